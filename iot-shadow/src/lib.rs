@@ -1,12 +1,42 @@
-//! The AWS IoT Device Shadow engine: document merge, delta, metadata and versions, named shadows,
-//! and the request/response topics and JSON of the AWS service.
+//! The AWS IoT Device Shadow service as a library: document merge, delta, metadata and versions,
+//! classic and named shadows, and the request/response topics and JSON of the AWS service, so a
+//! device written against AWS does not notice the difference.
 //!
-//! This crate does no I/O and reads no clock: time comes in as an argument. It is filled in by its
-//! own issue; for now it holds the names every part of the workspace agrees on.
+//! It does no I/O and reads no clock: requests come in as (topic, payload, now) and the answers
+//! come out as [`ShadowMessage`]s; shadows live in a [`ShadowStore`] ([`MemoryShadowStore`] here,
+//! a durable one in the broker program).
 //!
 //! ```
-//! assert_eq!(iot_shadow::MAX_DOCUMENT_STATE_BYTES, 8192);
+//! use iot_shadow::{MemoryShadowStore, ShadowService};
+//!
+//! let mut shadows = ShadowService::new(MemoryShadowStore::default());
+//! let now_ms = 1_591_140_517_000;
+//! shadows.handle_publish("$aws/things/lamp/shadow/update",
+//!     br#"{"state":{"reported":{"on":false}}}"#, now_ms).unwrap();
+//! let answer = shadows.handle_publish("$aws/things/lamp/shadow/get", b"", now_ms).unwrap();
+//! assert_eq!(answer[0].topic, "$aws/things/lamp/shadow/get/accepted");
+//! assert_eq!(answer[0].payload, concat!(
+//!     r#"{"state":{"reported":{"on":false}},"metadata":{"reported":{"on":{"timestamp":1591140517}}},"#,
+//!     r#""version":1,"timestamp":1591140517}"#));
 //! ```
+
+mod document;
+mod error;
+mod merge;
+mod request;
+mod service;
+mod store;
+mod topic;
+
+pub use document::StoredShadow;
+pub use error::ShadowError;
+pub use merge::{delta, leaf_metadata, merge};
+pub use service::{ShadowLimits, ShadowMessage, ShadowService, UpdateOutcome};
+pub use store::{MemoryShadowStore, ShadowStore};
+pub use topic::{
+    Operation, ShadowKey, ShadowTopic, TopicKind, is_valid_shadow_name, is_valid_thing_name,
+    parse_topic,
+};
 
 /// AWS's default limit on the size of a shadow's `desired` plus `reported` state, in bytes.
 pub const MAX_DOCUMENT_STATE_BYTES: usize = 8192;

@@ -68,7 +68,12 @@ fn pid(n: usize) -> PacketId {
     PacketId::new(u16::try_from(n % 65_535 + 1).unwrap()).unwrap()
 }
 
-fn publish(n: usize, qos: QoS, topic: &'static str, payload: &'static [u8]) -> BorrowedPacket<'static> {
+fn publish(
+    n: usize,
+    qos: QoS,
+    topic: &'static str,
+    payload: &'static [u8],
+) -> BorrowedPacket<'static> {
     Packet::Publish(Publish {
         dup: false,
         qos_pid: QosPid::from_parts(qos, pid(n)),
@@ -86,7 +91,12 @@ fn scenario(id: &'static str, title: &'static str, packets: &[Packet<&str, &[u8]
         p.encode(&mut stream).unwrap();
         frames.push((start, stream.len()));
     }
-    Scenario { id, title, stream, frames }
+    Scenario {
+        id,
+        title,
+        stream,
+        frames,
+    }
 }
 
 fn scenarios() -> Vec<Scenario> {
@@ -104,22 +114,43 @@ fn scenarios() -> Vec<Scenario> {
         .unwrap()
     });
 
-    let a: Vec<_> = (0..PACKETS).map(|n| publish(n, QoS::AtLeastOnce, "hello/world", &KIB)).collect();
-    let b: Vec<_> = (0..PACKETS).map(|n| publish(n, QoS::AtMostOnce, "hello/world", &SIXTEEN)).collect();
+    let a: Vec<_> = (0..PACKETS)
+        .map(|n| publish(n, QoS::AtLeastOnce, "hello/world", &KIB))
+        .collect();
+    let b: Vec<_> = (0..PACKETS)
+        .map(|n| publish(n, QoS::AtMostOnce, "hello/world", &SIXTEEN))
+        .collect();
     let mut c: Vec<BorrowedPacket<'static>> = Vec::new();
     for round in 0..PACKETS / 20 {
         c.push(Packet::Connect(Connect {
             client_id: "car-0001",
             clean_session: false,
             keep_alive: 60,
-            will: Some(Will { topic: "cars/car-0001/status", payload: &b"offline"[..], qos: QoS::AtLeastOnce, retain: true }),
+            will: Some(Will {
+                topic: "cars/car-0001/status",
+                payload: &b"offline"[..],
+                qos: QoS::AtLeastOnce,
+                retain: true,
+            }),
             username: Some("car-0001?SDK=Rust&Version=1"),
             password: Some(&b"secret-token"[..]),
         }));
-        c.push(Packet::Subscribe(Subscribe { packet_id: pid(round), filters: filters.as_borrowed() }));
+        c.push(Packet::Subscribe(Subscribe {
+            packet_id: pid(round),
+            filters: filters.as_borrowed(),
+        }));
         for i in 0..10 {
-            let qos = if i % 2 == 0 { QoS::AtLeastOnce } else { QoS::AtMostOnce };
-            c.push(publish(round * 20 + i, qos, "cars/car-0001/telemetry", sizes[i % 5]));
+            let qos = if i % 2 == 0 {
+                QoS::AtLeastOnce
+            } else {
+                QoS::AtMostOnce
+            };
+            c.push(publish(
+                round * 20 + i,
+                qos,
+                "cars/car-0001/telemetry",
+                sizes[i % 5],
+            ));
         }
         for i in 0..6 {
             c.push(Packet::PubAck(PubAck::new(pid(round * 20 + i))));
@@ -128,9 +159,17 @@ fn scenarios() -> Vec<Scenario> {
         c.push(Packet::PingReq);
     }
     vec![
-        scenario("a_publish_1k_qos1", "(a) 1 KiB QoS 1 PUBLISH on hello/world", &a),
+        scenario(
+            "a_publish_1k_qos1",
+            "(a) 1 KiB QoS 1 PUBLISH on hello/world",
+            &a,
+        ),
         scenario("b_publish_16b_qos0", "(b) 16-byte QoS 0 PUBLISH", &b),
-        scenario("c_mix", "(c) mix: CONNECT, SUBSCRIBE, PUBLISH 16 B-4 KiB, PUBACK, PINGREQ", &c),
+        scenario(
+            "c_mix",
+            "(c) mix: CONNECT, SUBSCRIBE, PUBLISH 16 B-4 KiB, PUBACK, PINGREQ",
+            &c,
+        ),
     ]
 }
 
@@ -181,12 +220,22 @@ fn bench_decode(c: &mut Criterion, s: &Scenario) {
     let mut group = c.benchmark_group(format!("decode/{}", s.id));
     group.throughput(Throughput::Bytes(s.stream.len() as u64));
     let buf = BytesMut::from(&s.stream[..]);
-    group.bench_function("ours_borrowed", |b| b.iter(|| ours_borrowed(black_box(&s.stream), &limits)));
-    group.bench_function("ours_bytesmut", |b| {
-        b.iter_batched(|| buf.clone(), |buf| ours_bytes(buf, &limits), BatchSize::SmallInput)
+    group.bench_function("ours_borrowed", |b| {
+        b.iter(|| ours_borrowed(black_box(&s.stream), &limits))
     });
-    group.bench_function("rumqttc", |b| b.iter_batched(|| buf.clone(), rumqttc_read, BatchSize::SmallInput));
-    group.bench_function("mqttrs", |b| b.iter(|| mqttrs_decode(black_box(&s.stream), &s.frames)));
+    group.bench_function("ours_bytesmut", |b| {
+        b.iter_batched(
+            || buf.clone(),
+            |buf| ours_bytes(buf, &limits),
+            BatchSize::SmallInput,
+        )
+    });
+    group.bench_function("rumqttc", |b| {
+        b.iter_batched(|| buf.clone(), rumqttc_read, BatchSize::SmallInput)
+    });
+    group.bench_function("mqttrs", |b| {
+        b.iter(|| mqttrs_decode(black_box(&s.stream), &s.frames))
+    });
     group.finish();
 }
 
@@ -204,9 +253,15 @@ fn bench_encode(c: &mut Criterion, s: &Scenario) {
     while let Ok(p) = rumqttc::mqttbytes::v4::Packet::read(&mut rbuf, MAX) {
         theirs.push(p);
     }
-    let mqttrs_packets: Vec<_> =
-        s.frames.iter().map(|&(a, b)| mqttrs::decode_slice(&s.stream[a..b]).unwrap().unwrap()).collect();
-    assert_eq!((ours.len(), theirs.len(), mqttrs_packets.len()), (PACKETS, PACKETS, PACKETS));
+    let mqttrs_packets: Vec<_> = s
+        .frames
+        .iter()
+        .map(|&(a, b)| mqttrs::decode_slice(&s.stream[a..b]).unwrap().unwrap())
+        .collect();
+    assert_eq!(
+        (ours.len(), theirs.len(), mqttrs_packets.len()),
+        (PACKETS, PACKETS, PACKETS)
+    );
 
     let mut group = c.benchmark_group(format!("encode/{}", s.id));
     group.throughput(Throughput::Bytes(s.stream.len() as u64));
@@ -265,8 +320,14 @@ fn allocations(s: &Scenario) -> [(&'static str, f64); 4] {
     let mut b1 = Some(buf.clone());
     let mut b2 = Some(buf.clone());
     [
-        ("ours_borrowed", count(&mut || ours_borrowed(&s.stream, &limits))),
-        ("ours_bytesmut", count(&mut || ours_bytes(b1.take().unwrap(), &limits))),
+        (
+            "ours_borrowed",
+            count(&mut || ours_borrowed(&s.stream, &limits)),
+        ),
+        (
+            "ours_bytesmut",
+            count(&mut || ours_bytes(b1.take().unwrap(), &limits)),
+        ),
         ("rumqttc", count(&mut || rumqttc_read(b2.take().unwrap()))),
         ("mqttrs", count(&mut || mqttrs_decode(&s.stream, &s.frames))),
     ]
@@ -290,7 +351,10 @@ fn criterion_dir() -> PathBuf {
 
 /// Mean time per iteration in nanoseconds, from criterion's saved estimate.
 fn mean_ns(group: &str, bench: &str) -> Option<f64> {
-    let path = criterion_dir().join(group.replace('/', "_")).join(bench).join("new/estimates.json");
+    let path = criterion_dir()
+        .join(group.replace('/', "_"))
+        .join(bench)
+        .join("new/estimates.json");
     let text = std::fs::read_to_string(path).ok()?;
     let json: serde_json::Value = serde_json::from_str(&text).ok()?;
     json["mean"]["point_estimate"].as_f64()
@@ -310,21 +374,42 @@ fn report(scenarios: &[Scenario]) {
     println!("\n## mqtt-codec vs rumqttc (mqttbytes::v4) vs mqttrs\n");
     for s in scenarios {
         let allocs = allocations(s);
-        println!("### {} ({} packets, {} bytes per iteration)\n", s.title, PACKETS, s.stream.len());
-        println!("| operation | codec | packets/s | bytes/s | vs rumqttc | allocations per decode |");
+        println!(
+            "### {} ({} packets, {} bytes per iteration)\n",
+            s.title,
+            PACKETS,
+            s.stream.len()
+        );
+        println!(
+            "| operation | codec | packets/s | bytes/s | vs rumqttc | allocations per decode |"
+        );
         println!("|---|---|---|---|---|---|");
         for (op, benches) in [
-            ("decode", &["ours_borrowed", "ours_bytesmut", "rumqttc", "mqttrs"][..]),
-            ("encode", &["ours_bytesmut", "ours_slice", "rumqttc", "mqttrs"][..]),
+            (
+                "decode",
+                &["ours_borrowed", "ours_bytesmut", "rumqttc", "mqttrs"][..],
+            ),
+            (
+                "encode",
+                &["ours_bytesmut", "ours_slice", "rumqttc", "mqttrs"][..],
+            ),
         ] {
             let group = format!("{op}/{}", s.id);
             let baseline = mean_ns(&group, "rumqttc");
             for bench in benches {
-                let Some(ns) = mean_ns(&group, bench) else { continue };
+                let Some(ns) = mean_ns(&group, bench) else {
+                    continue;
+                };
                 let secs = ns / 1e9;
-                let ratio = baseline.map(|b| format!("{:.2}x", b / ns)).unwrap_or_default();
+                let ratio = baseline
+                    .map(|b| format!("{:.2}x", b / ns))
+                    .unwrap_or_default();
                 let alloc = if op == "decode" {
-                    allocs.iter().find(|(n, _)| n == bench).map(|(_, a)| format!("{a:.2}")).unwrap_or_default()
+                    allocs
+                        .iter()
+                        .find(|(n, _)| n == bench)
+                        .map(|(_, a)| format!("{a:.2}"))
+                        .unwrap_or_default()
                 } else {
                     String::new()
                 };

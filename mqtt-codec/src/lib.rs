@@ -81,3 +81,8 @@ pub use topic::{
     validate_topic_filter, validate_topic_name,
 };
 pub use unsubscribe::{Unsubscribe, UnsubscribeFilterIter, UnsubscribeFilters};
+
+/// The crate README's example, run as a doctest so it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -1,7 +1,12 @@
 //! The two profiles, `Limits::mqtt_3_1_1()` and `Limits::aws_iot()`, side by side: every AWS limit
 //! is hit once, and the standard profile accepts the same input.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use mqtt_codec::{
     ConnectReturnCode, DecodeError, Decoded, Limits, PacketType, TopicError, decode_with,

@@ -2,7 +2,12 @@
 //! string decodes without panicking, and a stream cut into random chunks frames back into the
 //! same packets.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use bytes::{Bytes, BytesMut};
 use mqtt_codec::{

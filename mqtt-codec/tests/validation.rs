@@ -1,7 +1,12 @@
 //! Every rejection rule of the decoder, one test each, plus the regression inputs found crashing or
 //! misparsed in other Rust MQTT codecs.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use mqtt_codec::{
     DecodeError, Decoded, Field, Limits, PacketType, TopicError, decode, decode_buf, decode_with,

@@ -1,0 +1,170 @@
+//! The update merge, metadata and delta rules, on JSON values.
+
+use serde_json::{Map, Value};
+
+/// Merge an update section into a state section: objects key by key, recursively; `null` deletes a
+/// key; arrays and scalars replace whole; objects left empty disappear.
+///
+/// ```
+/// use serde_json::json;
+/// let mut state = json!({"a": {"b": 1, "c": 2}, "d": [1, 2]}).as_object().unwrap().clone();
+/// let update = json!({"a": {"b": null, "c": null}, "d": [3], "e": {"f": true}});
+/// iot_shadow::merge(&mut state, update.as_object().unwrap());
+/// assert_eq!(serde_json::Value::Object(state), json!({"d": [3], "e": {"f": true}}));
+/// ```
+pub fn merge(target: &mut Map<String, Value>, update: &Map<String, Value>) {
+    for (key, value) in update {
+        match value {
+            Value::Null => {
+                target.shift_remove(key);
+            }
+            Value::Object(fields) => {
+                let merged = match target.get_mut(key) {
+                    Some(Value::Object(existing)) => {
+                        merge(existing, fields);
+                        existing.is_empty()
+                    }
+                    _ => {
+                        let mut fresh = Map::new();
+                        merge(&mut fresh, fields);
+                        let empty = fresh.is_empty();
+                        target.insert(key.clone(), Value::Object(fresh));
+                        empty
+                    }
+                };
+                if merged {
+                    target.shift_remove(key);
+                }
+            }
+            other => {
+                target.insert(key.clone(), other.clone());
+            }
+        }
+    }
+}
+
+/// Metadata for a value all written at `timestamp`: objects mirrored key by key, arrays element by
+/// element, every other value (and `null`) `{"timestamp": T}`.
+///
+/// ```
+/// use serde_json::json;
+/// assert_eq!(
+///     iot_shadow::leaf_metadata(&json!({"a": 1, "b": [1, 2]}), 7),
+///     json!({"a": {"timestamp": 7}, "b": [{"timestamp": 7}, {"timestamp": 7}]})
+/// );
+/// ```
+pub fn leaf_metadata(value: &Value, timestamp: u64) -> Value {
+    match value {
+        Value::Object(fields) => Value::Object(
+            fields
+                .iter()
+                .map(|(k, v)| (k.clone(), leaf_metadata(v, timestamp)))
+                .collect(),
+        ),
+        Value::Array(items) => {
+            Value::Array(items.iter().map(|v| leaf_metadata(v, timestamp)).collect())
+        }
+        _ => {
+            let mut leaf = Map::new();
+            leaf.insert("timestamp".into(), timestamp.into());
+            Value::Object(leaf)
+        }
+    }
+}
+
+/// The metadata of `new_state` after an update: paths the update wrote get `timestamp`, the others
+/// keep their old metadata.
+pub(crate) fn metadata_after(
+    new_state: &Value,
+    old_state: Option<&Value>,
+    old_meta: Option<&Value>,
+    update: Option<&Value>,
+    timestamp: u64,
+) -> Value {
+    match (update, new_state) {
+        (None, _) => old_meta
+            .cloned()
+            .unwrap_or_else(|| leaf_metadata(new_state, timestamp)),
+        (Some(Value::Object(written)), Value::Object(fields)) => {
+            // Old metadata mirrors the old state only where the old state was an object too.
+            let old_fields = old_state.and_then(Value::as_object);
+            let old_meta = old_fields.and(old_meta.and_then(Value::as_object));
+            Value::Object(
+                fields
+                    .iter()
+                    .map(|(k, v)| {
+                        let meta = metadata_after(
+                            v,
+                            old_fields.and_then(|o| o.get(k)),
+                            old_meta.and_then(|m| m.get(k)),
+                            written.get(k),
+                            timestamp,
+                        );
+                        (k.clone(), meta)
+                    })
+                    .collect(),
+            )
+        }
+        (Some(_), _) => leaf_metadata(new_state, timestamp),
+    }
+}
+
+/// The delta: keys of `desired` whose value differs from `reported` (missing counts as different),
+/// recursing into objects, comparing arrays whole. Keys only in `reported` never appear.
+///
+/// ```
+/// use serde_json::json;
+/// let desired = json!({"color": "red", "light": {"on": true, "level": 5}});
+/// let reported = json!({"color": "red", "light": {"on": false, "level": 5}, "extra": 1});
+/// let delta = iot_shadow::delta(desired.as_object().unwrap(), reported.as_object());
+/// assert_eq!(serde_json::Value::Object(delta), json!({"light": {"on": true}}));
+/// ```
+pub fn delta(
+    desired: &Map<String, Value>,
+    reported: Option<&Map<String, Value>>,
+) -> Map<String, Value> {
+    let mut out = Map::new();
+    for (key, wanted) in desired {
+        let have = reported.and_then(|r| r.get(key));
+        match (wanted, have) {
+            (Value::Object(w), Some(Value::Object(h))) => {
+                let sub = delta(w, Some(h));
+                if !sub.is_empty() {
+                    out.insert(key.clone(), Value::Object(sub));
+                }
+            }
+            (w, Some(h)) if w == h => {}
+            (w, _) => {
+                out.insert(key.clone(), w.clone());
+            }
+        }
+    }
+    out
+}
+
+/// The desired metadata of the keys in `delta`.
+pub(crate) fn delta_metadata(delta: &Map<String, Value>, desired_meta: Option<&Value>) -> Value {
+    let meta = desired_meta.and_then(Value::as_object);
+    Value::Object(
+        delta
+            .iter()
+            .map(|(k, v)| {
+                let m = meta.and_then(|m| m.get(k));
+                let sub = match v {
+                    Value::Object(fields) => delta_metadata(fields, m),
+                    _ => m.cloned().unwrap_or(Value::Null),
+                };
+                (k.clone(), sub)
+            })
+            .collect(),
+    )
+}
+
+/// Nesting depth counting each object and array as one level (a scalar adds none).
+pub(crate) fn depth(value: &Value) -> usize {
+    match value {
+        Value::Object(fields) => 1 + fields.values().map(depth).max().unwrap_or(0),
+        Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+        _ => 0,
+    }
+}
