@@ -35,6 +35,7 @@ impl FixedHeader {
     /// before its body is buffered: the packet type, its flag bits (QoS 3, and QoS 2 where the
     /// profile refuses it), the length encoding, the remaining length of fixed-size packets, and the
     /// profile's packet-size maximum. `Incomplete` means the header itself is not all there yet.
+    #[inline]
     pub fn parse(buf: &[u8], limits: &Limits) -> Result<Decoded<FixedHeader>, DecodeError> {
         let Some(&first) = buf.first() else {
             return Ok(Decoded::Incomplete { needed: 2 });
@@ -96,6 +97,7 @@ impl FixedHeader {
 }
 
 /// Check the first byte: a known packet type with the flag bits MQTT 3.1.1 requires for it.
+#[inline]
 fn check_type_and_flags(first: u8, limits: &Limits) -> Result<PacketType, DecodeError> {
     let nibble = first >> 4;
     let flags = first & 0x0f;

@@ -8,7 +8,7 @@ use crate::limits::{Limits, MAX_REMAINING_LENGTH};
 use crate::packet_type::PacketType;
 use crate::qos::{PacketId, QoS, QosPid};
 use crate::reader::Reader;
-use crate::topic::validate_topic_name;
+use crate::topic::validate_scanned_topic_name;
 
 /// A PUBLISH packet. `T` is the topic's text type and `B` the payload's binary type.
 ///
@@ -182,6 +182,7 @@ impl<T: AsRef<str>, B: AsRef<[u8]>> Publish<T, B> {
 }
 
 impl<'a> Publish<&'a str, &'a [u8]> {
+    #[inline]
     pub(crate) fn decode(
         r: &mut Reader<'a>,
         flags: u8,
@@ -193,13 +194,15 @@ impl<'a> Publish<&'a str, &'a [u8]> {
         let qos = QoS::from_u8((flags >> 1) & 0b11).ok_or(DecodeError::InvalidQoS {
             packet: PacketType::Publish,
         })?;
-        let offset = r.offset();
-        let topic = r.utf8(Field::TopicName)?;
-        validate_topic_name(topic, limits).map_err(|reason| DecodeError::InvalidTopicName {
-            packet: PacketType::Publish,
-            offset,
-            reason,
-        })?;
+        let scanned = r.scanned_utf8(Field::TopicName)?;
+        let topic = scanned.text;
+        validate_scanned_topic_name(topic, scanned.wildcard, scanned.slashes, limits).map_err(
+            |reason| DecodeError::InvalidTopicName {
+                packet: PacketType::Publish,
+                offset: scanned.offset,
+                reason,
+            },
+        )?;
         let qos_pid = match qos {
             QoS::AtMostOnce => QosPid::AtMostOnce,
             QoS::AtLeastOnce | QoS::ExactlyOnce => QosPid::from_parts(qos, r.packet_id()?),

@@ -50,6 +50,7 @@ impl<'a> Reader<'a> {
         self.input.is_empty()
     }
 
+    #[inline]
     fn advance<O>(
         &mut self,
         result: IResult<&'a [u8], O, NomError>,
@@ -83,12 +84,14 @@ impl<'a> Reader<'a> {
     }
 
     /// A big-endian two-byte integer.
+    #[inline]
     pub(crate) fn u16(&mut self, field: Field) -> Result<u16, DecodeError> {
         let result = be_u16::<_, NomError>.parse(self.input);
         self.advance(result, field, 2)
     }
 
     /// A non-zero packet identifier.
+    #[inline]
     pub(crate) fn packet_id(&mut self) -> Result<PacketId, DecodeError> {
         let value = self.u16(Field::PacketId)?;
         PacketId::new(value).ok_or(DecodeError::ZeroPacketId {
@@ -97,6 +100,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Binary data: a two-byte length, then that many bytes, all within the frame.
+    #[inline]
     pub(crate) fn binary(&mut self, field: Field) -> Result<&'a [u8], DecodeError> {
         let start = (self.input, self.offset);
         let len = usize::from(self.u16(field)?);
@@ -122,21 +126,47 @@ impl<'a> Reader<'a> {
 
     /// A UTF-8 encoded string (MQTT 3.1.1 section 1.5.3): well-formed UTF-8 without U+0000.
     pub(crate) fn utf8(&mut self, field: Field) -> Result<&'a str, DecodeError> {
+        Ok(self.scanned_utf8(field)?.text)
+    }
+
+    /// A UTF-8 string, checked in one pass that also notes what topic rules need: whether it holds
+    /// a wildcard and how many `/` it has.
+    #[inline]
+    pub(crate) fn scanned_utf8(&mut self, field: Field) -> Result<Scanned<'a>, DecodeError> {
         let offset = self.offset;
         let bytes = self.binary(field)?;
-        let text = core::str::from_utf8(bytes).map_err(|_| DecodeError::InvalidUtf8 {
-            packet: self.packet,
-            field,
-            offset,
-        })?;
-        if bytes.contains(&0) {
+        let mut seen = 0u8;
+        let mut slashes = 0usize;
+        for &b in bytes {
+            let class = byte_class(b);
+            seen |= class;
+            slashes += usize::from(class & SLASH);
+        }
+        let non_ascii = seen & NON_ASCII != 0;
+        let null = seen & NULL != 0;
+        let wildcard = seen & WILDCARD != 0;
+        let text = if non_ascii {
+            core::str::from_utf8(bytes).map_err(|_| DecodeError::InvalidUtf8 {
+                packet: self.packet,
+                field,
+                offset,
+            })?
+        } else {
+            ascii_str(bytes)
+        };
+        if null {
             return Err(DecodeError::NullCharacter {
                 packet: self.packet,
                 field,
                 offset,
             });
         }
-        Ok(text)
+        Ok(Scanned {
+            text,
+            wildcard,
+            slashes,
+            offset,
+        })
     }
 
     /// Everything not yet read (a PUBLISH payload, a SUBSCRIBE filter list).
@@ -158,5 +188,59 @@ impl<'a> Reader<'a> {
                 count: self.input.len(),
             })
         }
+    }
+}
+
+/// A string read by [`Reader::scanned_utf8`], with what the scan noted about it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Scanned<'a> {
+    pub(crate) text: &'a str,
+    /// Holds `+` or `#`.
+    pub(crate) wildcard: bool,
+    /// Number of `/`.
+    pub(crate) slashes: usize,
+    /// Offset of the string's length prefix.
+    pub(crate) offset: usize,
+}
+
+const SLASH: u8 = 1;
+const NULL: u8 = 2;
+const WILDCARD: u8 = 4;
+const NON_ASCII: u8 = 8;
+
+/// What the one-pass string scan notes about each byte value.
+// Built at compile time; the loop index never leaves 0..256.
+#[allow(clippy::indexing_slicing)]
+static BYTE_CLASSES: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0usize;
+    while b < 256 {
+        table[b] = match b as u8 {
+            b'/' => SLASH,
+            0 => NULL,
+            b'+' | b'#' => WILDCARD,
+            0x80.. => NON_ASCII,
+            _ => 0,
+        };
+        b += 1;
+    }
+    table
+};
+
+#[inline(always)]
+fn byte_class(b: u8) -> u8 {
+    // A u8 index into a 256-entry table is always in range.
+    #[allow(clippy::indexing_slicing)]
+    BYTE_CLASSES[usize::from(b)]
+}
+
+/// View bytes already checked to be ASCII as a `str`.
+fn ascii_str(bytes: &[u8]) -> &str {
+    debug_assert!(bytes.is_ascii());
+    // SAFETY: the caller's scan found no byte >= 0x80, and every sequence of ASCII bytes is valid
+    // UTF-8. This skips a second validation pass on the per-PUBLISH hot path.
+    #[allow(unsafe_code)]
+    unsafe {
+        core::str::from_utf8_unchecked(bytes)
     }
 }

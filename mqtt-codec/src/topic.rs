@@ -41,6 +41,39 @@ pub fn validate_topic_name(name: &str, limits: &Limits) -> Result<(), TopicError
     check_size(counted, limits)
 }
 
+/// Check a topic name the decoder has scanned once already (see `Reader::scanned_utf8`): the
+/// same rules as [`validate_topic_name`] without walking the bytes again.
+pub(crate) fn validate_scanned_topic_name(
+    name: &str,
+    wildcard: bool,
+    slashes: usize,
+    limits: &Limits,
+) -> Result<(), TopicError> {
+    if name.is_empty() {
+        return Err(TopicError::Empty);
+    }
+    if wildcard {
+        return Err(TopicError::WildcardInName);
+    }
+    if limits.aws_exempt_prefixes && name.starts_with('$') {
+        // Exempt prefixes change what is counted: take the general path.
+        return validate_topic_name(name, limits);
+    }
+    if name.len() > limits.max_topic_len {
+        return Err(TopicError::TooLong {
+            len: name.len(),
+            max: limits.max_topic_len,
+        });
+    }
+    if slashes > limits.max_topic_slashes {
+        return Err(TopicError::TooManySlashes {
+            count: slashes,
+            max: limits.max_topic_slashes,
+        });
+    }
+    Ok(())
+}
+
 /// The prefix of AWS IoT's reserved topics.
 pub const AWS_RESERVED_PREFIX: &str = "$aws/";
 

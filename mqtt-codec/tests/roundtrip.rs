@@ -293,3 +293,35 @@ fn encode_errors() {
     assert!(UnsubscribeFilters::from_list::<&str>(&[]).is_err());
     assert!(ReturnCodes::from_codes(&[]).is_err());
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(3000))]
+
+    /// The decoder's one-pass topic check agrees with the public `validate_topic_name`.
+    #[test]
+    fn decoder_topic_check_agrees_with_validate_topic_name(
+        topic in "(\\$aws/rules/r/|\\$aws/things/|\\$share/g/)?[a-z/+#é\u{0}$]{0,12}",
+        aws in any::<bool>(),
+    ) {
+        let limits = if aws { Limits::aws_iot() } else {
+            let mut l = Limits::mqtt_3_1_1();
+            l.max_topic_slashes = 3;
+            l.max_topic_len = 10;
+            l
+        };
+        let mut wire = vec![0x30, 0, 0, 0];
+        wire[3] = u8::try_from(topic.len()).unwrap();
+        wire.extend_from_slice(topic.as_bytes());
+        wire[1] = u8::try_from(wire.len() - 2).unwrap();
+        let expected = mqtt_codec::validate_topic_name(&topic, &limits);
+        match decode_with(&wire, &limits) {
+            Ok(_) => prop_assert_eq!(expected, Ok(())),
+            Err(mqtt_codec::DecodeError::InvalidTopicName { reason, .. }) => prop_assert_eq!(expected, Err(reason)),
+            Err(mqtt_codec::DecodeError::NullCharacter { .. }) => {
+                prop_assert!(topic.contains('\0'));
+                prop_assert!(expected.is_err());
+            }
+            Err(e) => prop_assert!(false, "unexpected {e:?}"),
+        }
+    }
+}
