@@ -72,7 +72,7 @@ pub fn decode_with<'a>(
 }
 
 /// Decode the body of a complete frame whose fixed header was parsed.
-#[inline]
+#[inline(always)]
 pub(crate) fn decode_frame<'a>(
     frame: &'a [u8],
     header: &FixedHeader,

@@ -35,7 +35,7 @@ impl FixedHeader {
     /// before its body is buffered: the packet type, its flag bits (QoS 3, and QoS 2 where the
     /// profile refuses it), the length encoding, the remaining length of fixed-size packets, and the
     /// profile's packet-size maximum. `Incomplete` means the header itself is not all there yet.
-    #[inline]
+    #[inline(always)]
     pub fn parse(buf: &[u8], limits: &Limits) -> Result<Decoded<FixedHeader>, DecodeError> {
         let Some(&first) = buf.first() else {
             return Ok(Decoded::Incomplete { needed: 2 });

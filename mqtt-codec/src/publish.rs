@@ -182,7 +182,7 @@ impl<T: AsRef<str>, B: AsRef<[u8]>> Publish<T, B> {
 }
 
 impl<'a> Publish<&'a str, &'a [u8]> {
-    #[inline]
+    #[inline(always)]
     pub(crate) fn decode(
         r: &mut Reader<'a>,
         flags: u8,

@@ -100,7 +100,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Binary data: a two-byte length, then that many bytes, all within the frame.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn binary(&mut self, field: Field) -> Result<&'a [u8], DecodeError> {
         let start = (self.input, self.offset);
         let len = usize::from(self.u16(field)?);
@@ -131,7 +131,7 @@ impl<'a> Reader<'a> {
 
     /// A UTF-8 string, checked in one pass that also notes what topic rules need: whether it holds
     /// a wildcard and how many `/` it has.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn scanned_utf8(&mut self, field: Field) -> Result<Scanned<'a>, DecodeError> {
         let offset = self.offset;
         let bytes = self.binary(field)?;

@@ -6,13 +6,14 @@ use core::fmt;
 use core::ops::Deref;
 
 use alloc::string::String;
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 use crate::decode::{Decoded, decode_frame};
 use crate::error::DecodeError;
 use crate::header::FixedHeader;
 use crate::limits::Limits;
 use crate::packet::Packet;
+use crate::publish::Publish;
 
 /// A packet whose fields share one frozen frame: cloning a topic or payload is a reference-count
 /// increment, never a copy.
@@ -173,10 +174,29 @@ pub fn decode_buf(
     }
     let frame = buf.split_to(len).freeze();
     let packet = decode_frame(&frame, &header, limits)?;
-    Ok(Some(packet.map(
-        |text| Utf8Bytes::slice_ref(&frame, text),
-        |binary| slice_bytes(&frame, binary),
-    )))
+    Ok(Some(match packet {
+        // The payload is the tail of the frame: hand the frame itself over as the payload rather
+        // than slicing it and dropping the original (one reference-count update per PUBLISH
+        // instead of three).
+        Packet::Publish(p) => {
+            let topic = Utf8Bytes::slice_ref(&frame, p.topic);
+            let header_len = frame.len() - p.payload.len();
+            let (dup, qos_pid, retain) = (p.dup, p.qos_pid, p.retain);
+            let mut payload = frame;
+            payload.advance(header_len);
+            Packet::Publish(Publish {
+                dup,
+                qos_pid,
+                retain,
+                topic,
+                payload,
+            })
+        }
+        other => other.map(
+            |text| Utf8Bytes::slice_ref(&frame, text),
+            |binary| slice_bytes(&frame, binary),
+        ),
+    }))
 }
 
 /// The slice of `frame` that `part` occupies, without copying.

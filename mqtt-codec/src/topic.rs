@@ -43,6 +43,7 @@ pub fn validate_topic_name(name: &str, limits: &Limits) -> Result<(), TopicError
 
 /// Check a topic name the decoder has scanned once already (see `Reader::scanned_utf8`): the
 /// same rules as [`validate_topic_name`] without walking the bytes again.
+#[inline]
 pub(crate) fn validate_scanned_topic_name(
     name: &str,
     wildcard: bool,
