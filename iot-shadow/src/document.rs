@@ -2,6 +2,7 @@
 
 use serde_json::{Map, Value};
 
+use crate::json_writer::{ObjectWriter, sections, to_json};
 use crate::merge::delta;
 
 /// One shadow as the store keeps it: the state sections, their metadata, the version, and, once
@@ -80,8 +81,27 @@ impl StoredShadow {
         Value::Object(doc)
     }
 
-    /// `{"state":…,"metadata":…,"version":N}`, as in `update/documents`.
-    pub(crate) fn snapshot(&self) -> Value {
+    /// `{"state":…,"metadata":…,"version":N}`, as in `update/documents`, serialized straight from
+    /// the stored sections.
+    pub(crate) fn snapshot_json(&self) -> Vec<u8> {
+        let mut w = ObjectWriter::new();
+        w.raw(
+            "state",
+            &sections(self.desired.as_ref(), self.reported.as_ref()),
+        )
+        .raw(
+            "metadata",
+            &sections(
+                self.desired_metadata.as_ref(),
+                self.reported_metadata.as_ref(),
+            ),
+        )
+        .field("version", &self.version);
+        w.finish()
+    }
+
+    /// `{"state":…,"metadata":…,"version":N}` as a value.
+    fn snapshot(&self) -> Value {
         let mut doc = Map::new();
         doc.insert("state".into(), Value::Object(self.state_json()));
         doc.insert("metadata".into(), Value::Object(self.metadata_json()));
@@ -104,7 +124,7 @@ impl StoredShadow {
                 fields.insert("deletedAt".into(), at.into());
             }
         }
-        doc.to_string()
+        to_json(&doc)
     }
 
     /// Read what [`to_json`](Self::to_json) wrote; `None` if it is not such a document.

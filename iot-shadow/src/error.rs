@@ -117,6 +117,6 @@ impl ShadowError {
         if let Some(token) = client_token {
             doc.insert("clientToken".into(), token.into());
         }
-        Value::Object(doc).to_string()
+        crate::json_writer::to_json(&Value::Object(doc))
     }
 }

@@ -22,6 +22,7 @@
 
 mod document;
 mod error;
+mod json_writer;
 mod merge;
 mod request;
 mod service;

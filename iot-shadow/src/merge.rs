@@ -72,40 +72,47 @@ pub fn leaf_metadata(value: &Value, timestamp: u64) -> Value {
     }
 }
 
-/// The metadata of `new_state` after an update: paths the update wrote get `timestamp`, the others
-/// keep their old metadata.
-pub(crate) fn metadata_after(
-    new_state: &Value,
-    old_state: Option<&Value>,
-    old_meta: Option<&Value>,
-    update: Option<&Value>,
+/// Apply an update section to its metadata, in place, before the state itself is merged:
+/// paths the update writes get `timestamp`, nulled paths lose their metadata, emptied objects
+/// disappear, and untouched paths keep theirs. `old_state` is the section as it was before the
+/// update: where it held an object, the metadata there mirrors it and is merged into; elsewhere
+/// the written value's metadata replaces whatever was there.
+pub(crate) fn merge_metadata(
+    meta: &mut Map<String, Value>,
+    old_state: Option<&Map<String, Value>>,
+    update: &Map<String, Value>,
     timestamp: u64,
-) -> Value {
-    match (update, new_state) {
-        (None, _) => old_meta
-            .cloned()
-            .unwrap_or_else(|| leaf_metadata(new_state, timestamp)),
-        (Some(Value::Object(written)), Value::Object(fields)) => {
-            // Old metadata mirrors the old state only where the old state was an object too.
-            let old_fields = old_state.and_then(Value::as_object);
-            let old_meta = old_fields.and(old_meta.and_then(Value::as_object));
-            Value::Object(
-                fields
-                    .iter()
-                    .map(|(k, v)| {
-                        let meta = metadata_after(
-                            v,
-                            old_fields.and_then(|o| o.get(k)),
-                            old_meta.and_then(|m| m.get(k)),
-                            written.get(k),
-                            timestamp,
-                        );
-                        (k.clone(), meta)
-                    })
-                    .collect(),
-            )
+) {
+    for (key, value) in update {
+        match value {
+            Value::Null => {
+                meta.shift_remove(key);
+            }
+            Value::Object(fields) => {
+                let old_child = old_state
+                    .and_then(|s| s.get(key))
+                    .and_then(Value::as_object);
+                // Merge in place (keeping the key's position, as the state merge does) where the
+                // old state was an object; otherwise the written object starts fresh metadata.
+                let reuse = old_child.is_some() && matches!(meta.get(key), Some(Value::Object(_)));
+                if !reuse {
+                    meta.insert(key.clone(), Value::Object(Map::new()));
+                }
+                let emptied = match meta.get_mut(key) {
+                    Some(Value::Object(child)) => {
+                        merge_metadata(child, old_child, fields, timestamp);
+                        child.is_empty()
+                    }
+                    _ => true,
+                };
+                if emptied {
+                    meta.shift_remove(key);
+                }
+            }
+            other => {
+                meta.insert(key.clone(), leaf_metadata(other, timestamp));
+            }
         }
-        (Some(_), _) => leaf_metadata(new_state, timestamp),
     }
 }
 

@@ -7,7 +7,8 @@ use serde_json::{Map, Value};
 
 use crate::document::StoredShadow;
 use crate::error::ShadowError;
-use crate::merge::{delta_metadata, leaf_metadata, merge, metadata_after};
+use crate::json_writer::{ObjectWriter, to_json};
+use crate::merge::{delta_metadata, leaf_metadata, merge, merge_metadata};
 use crate::request::{Rejection, Section, parse_token_only, parse_update};
 use crate::store::ShadowStore;
 use crate::topic::{Operation, ShadowKey, TopicKind, parse_topic};
@@ -143,11 +144,11 @@ impl<S: ShadowStore> ShadowService<S> {
         let result = match op {
             Operation::Get => self
                 .get(&key, payload, now_ms)
-                .map(|doc| vec![message(TopicKind::Accepted(op), doc.to_string())]),
+                .map(|doc| vec![message(TopicKind::Accepted(op), to_json(&doc))]),
             Operation::Update => self.update(&key, payload, now_ms).map(|o| o.messages),
             Operation::Delete => self
                 .delete(&key, payload, now_ms)
-                .map(|doc| vec![message(TopicKind::Accepted(op), doc.to_string())]),
+                .map(|doc| vec![message(TopicKind::Accepted(op), to_json(&doc))]),
         };
         Some(match result {
             Ok(messages) => messages,
@@ -278,23 +279,18 @@ impl<S: ShadowStore> ShadowService<S> {
             return Err(fail(ShadowError::VersionConflict));
         }
 
-        let old = current.clone().unwrap_or_default();
-        let (desired, desired_metadata) = apply_section(
-            old.desired.as_ref(),
-            old.desired_metadata.as_ref(),
-            &request.desired,
-            now,
-        );
-        let (reported, reported_metadata) = apply_section(
-            old.reported.as_ref(),
-            old.reported_metadata.as_ref(),
-            &request.reported,
-            now,
-        );
+        // The previous document is only needed for update/documents; take it before the sections
+        // are moved into the new shadow.
+        let previous = current.as_ref().map(StoredShadow::snapshot_json);
+        let old = current.unwrap_or_default();
+        let (desired, desired_metadata) =
+            apply_section(old.desired, old.desired_metadata, &request.desired, now);
+        let (reported, reported_metadata) =
+            apply_section(old.reported, old.reported_metadata, &request.reported, now);
         let size = [&desired, &reported]
-            .iter()
-            .filter_map(|s| s.as_ref())
-            .map(|s| Value::Object(s.clone()).to_string().len())
+            .into_iter()
+            .flatten()
+            .map(serialized_len)
             .sum::<usize>();
         if size > self.limits.max_state_bytes {
             return Err(fail(ShadowError::PayloadTooLarge));
@@ -308,13 +304,18 @@ impl<S: ShadowStore> ShadowService<S> {
             timestamp: now,
             deleted_at: None,
         };
+        let delta = new.delta();
+        let current_snapshot = new.snapshot_json();
+        let delta_meta =
+            (!delta.is_empty()).then(|| delta_metadata(&delta, new.desired_metadata.as_ref()));
         let written = self
             .store
-            .put_if_version(key, stored_version, new.clone())
+            .put_if_version(key, stored_version, new)
             .map_err(|_| fail(ShadowError::Internal))?;
         if !written {
             return Err(fail(ShadowError::VersionConflict));
         }
+        let version = base_version + 1;
 
         let with_token = |mut doc: Map<String, Value>| {
             if let Some(t) = &token {
@@ -327,36 +328,37 @@ impl<S: ShadowStore> ShadowService<S> {
         let request_metadata = leaf_metadata(&request.state, now);
         accepted.insert("state".into(), request.state);
         accepted.insert("metadata".into(), request_metadata);
-        accepted.insert("version".into(), new.version.into());
+        accepted.insert("version".into(), version.into());
         accepted.insert("timestamp".into(), now.into());
         let accepted = with_token(accepted);
 
         let mut messages = vec![ShadowMessage {
             topic: key.topic(TopicKind::Accepted(Operation::Update)),
-            payload: accepted.to_string(),
+            payload: to_json(&accepted),
         }];
-        let delta = new.delta();
-        if !delta.is_empty() {
-            let mut doc = Map::new();
-            doc.insert("version".into(), new.version.into());
-            doc.insert("timestamp".into(), now.into());
-            let meta = delta_metadata(&delta, new.desired_metadata.as_ref());
-            doc.insert("state".into(), Value::Object(delta));
-            doc.insert("metadata".into(), meta);
+        if let Some(meta) = delta_meta {
+            let mut doc = ObjectWriter::new();
+            doc.field("version", &version)
+                .field("timestamp", &now)
+                .field("state", &delta)
+                .field("metadata", &meta)
+                .optional("clientToken", token.as_deref());
             messages.push(ShadowMessage {
                 topic: key.topic(TopicKind::Delta),
-                payload: with_token(doc).to_string(),
+                payload: doc.finish_string(),
             });
         }
-        let mut documents = Map::new();
-        if let Some(previous) = &current {
-            documents.insert("previous".into(), previous.snapshot());
+        let mut documents = ObjectWriter::new();
+        if let Some(previous) = &previous {
+            documents.raw("previous", previous);
         }
-        documents.insert("current".into(), new.snapshot());
-        documents.insert("timestamp".into(), now.into());
+        documents
+            .raw("current", &current_snapshot)
+            .field("timestamp", &now)
+            .optional("clientToken", token.as_deref());
         messages.push(ShadowMessage {
             topic: key.topic(TopicKind::Documents),
-            payload: with_token(documents).to_string(),
+            payload: documents.finish_string(),
         });
         Ok(UpdateOutcome { accepted, messages })
     }
@@ -371,33 +373,45 @@ impl<S: ShadowStore> ShadowService<S> {
 
 /// Apply one section of an update: the new section and its metadata (both `None` when empty).
 fn apply_section(
-    old: Option<&Map<String, Value>>,
-    old_meta: Option<&Value>,
+    old: Option<Map<String, Value>>,
+    old_meta: Option<Value>,
     update: &Section,
     now: u64,
 ) -> (Option<Map<String, Value>>, Option<Value>) {
     match update {
-        Section::Absent => (old.cloned(), old_meta.cloned()),
+        Section::Absent => (old, old_meta),
         Section::Clear => (None, None),
         Section::Merge(fields) => {
-            let mut state = old.cloned().unwrap_or_default();
+            let mut state = old.unwrap_or_default();
+            let mut meta = match old_meta {
+                Some(Value::Object(meta)) => meta,
+                _ => Map::new(),
+            };
+            merge_metadata(&mut meta, Some(&state), fields, now);
             merge(&mut state, fields);
             if state.is_empty() {
-                return (None, None);
-            }
-            let new_state = Value::Object(state);
-            let old_state = old.map(|o| Value::Object(o.clone()));
-            let meta = metadata_after(
-                &new_state,
-                old_state.as_ref(),
-                old_meta,
-                Some(&Value::Object(fields.clone())),
-                now,
-            );
-            match new_state {
-                Value::Object(state) => (Some(state), Some(meta)),
-                _ => (None, None),
+                (None, None)
+            } else {
+                (Some(state), Some(Value::Object(meta)))
             }
         }
     }
+}
+
+/// Bytes `section` takes serialized, without building the string.
+fn serialized_len(section: &Map<String, Value>) -> usize {
+    struct Counter(usize);
+    impl std::io::Write for Counter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = Counter(0);
+    // Writing a JSON value to a counter cannot fail.
+    let _ = serde_json::to_writer(&mut counter, section);
+    counter.0
 }

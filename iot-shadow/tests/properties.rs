@@ -137,3 +137,41 @@ proptest! {
         let _ = s.handle_publish("$aws/things/t/shadow/get", &bytes, 0);
     }
 }
+
+/// `meta` mirrors `state`: same keys in the same order for objects, one entry per array element,
+/// `{"timestamp": N}` for every scalar.
+fn mirrors(state: &Value, meta: &Value) -> bool {
+    match (state, meta) {
+        (Value::Object(s), Value::Object(m)) => {
+            s.keys().eq(m.keys()) && s.iter().all(|(k, v)| mirrors(v, &m[k]))
+        }
+        (Value::Array(s), Value::Array(m)) => {
+            s.len() == m.len() && s.iter().zip(m).all(|(v, mv)| mirrors(v, mv))
+        }
+        (_, Value::Object(m)) => m.len() == 1 && m.get("timestamp").is_some_and(Value::is_u64),
+        _ => false,
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(500))]
+
+    #[test]
+    fn metadata_mirrors_state_after_any_updates(updates in prop::collection::vec((update(), update()), 1..8)) {
+        let mut s = ShadowService::new(MemoryShadowStore::default());
+        let key = ShadowKey::classic("thing");
+        for (i, (desired, reported)) in updates.into_iter().enumerate() {
+            let body = json!({"state": {"desired": desired, "reported": reported}}).to_string();
+            let _ = s.update(&key, body.as_bytes(), 1_000 * i as u64);
+            if let Ok(doc) = s.get(&key, b"", 1_000 * i as u64) {
+                for section in ["desired", "reported"] {
+                    match (doc["state"].get(section), doc["metadata"].get(section)) {
+                        (Some(state), Some(meta)) => prop_assert!(mirrors(state, meta), "{doc}"),
+                        (None, None) => {}
+                        _ => prop_assert!(false, "section and metadata disagree: {doc}"),
+                    }
+                }
+            }
+        }
+    }
+}

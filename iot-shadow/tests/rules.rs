@@ -365,3 +365,35 @@ fn error_codes_and_messages() {
         assert_eq!(error.to_string(), message);
     }
 }
+
+#[test]
+fn metadata_keeps_the_state_key_order() {
+    let mut s = service();
+    let key = ShadowKey::classic("car-1");
+    s.update(
+        &key,
+        br#"{"state":{"reported":{"a":{"x":1,"y":2},"b":1,"c":{"z":1}}}}"#,
+        NOW,
+    )
+    .unwrap();
+    // Rewrite a nested object, replace a scalar by an object, and a nested key by a scalar.
+    s.update(
+        &key,
+        br#"{"state":{"reported":{"a":{"x":5},"b":{"q":1},"c":{"z":{"deep":true}}}}}"#,
+        NOW + 1000,
+    )
+    .unwrap();
+    let doc = s.get(&key, b"", NOW + 2000).unwrap();
+    let t0 = NOW / 1000;
+    let t1 = t0 + 1;
+    assert_eq!(
+        doc["state"].to_string(),
+        r#"{"reported":{"a":{"x":5,"y":2},"b":{"q":1},"c":{"z":{"deep":true}}}}"#
+    );
+    assert_eq!(
+        doc["metadata"].to_string(),
+        format!(
+            r#"{{"reported":{{"a":{{"x":{{"timestamp":{t1}}},"y":{{"timestamp":{t0}}}}},"b":{{"q":{{"timestamp":{t1}}}}},"c":{{"z":{{"deep":{{"timestamp":{t1}}}}}}}}}}}"#
+        )
+    );
+}
