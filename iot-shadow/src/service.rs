@@ -300,7 +300,7 @@ impl<S: ShadowStore> ShadowService<S> {
             reported,
             desired_metadata,
             reported_metadata,
-            version: base_version + 1,
+            version: base_version.saturating_add(1),
             timestamp: now,
             deleted_at: None,
         };
@@ -315,7 +315,7 @@ impl<S: ShadowStore> ShadowService<S> {
         if !written {
             return Err(fail(ShadowError::VersionConflict));
         }
-        let version = base_version + 1;
+        let version = base_version.saturating_add(1);
 
         let with_token = |mut doc: Map<String, Value>| {
             if let Some(t) = &token {
