@@ -3,11 +3,20 @@
 //! lifecycle events, under an AWS IoT Core profile and a standard MQTT 3.1.1 profile.
 //!
 //! Connections are ids, time is an argument, and what must be sent, stored or closed comes out as
-//! values. It is filled in by its own issue; for now it re-exports the codec profile it builds on.
+//! values. So far it holds the subscription [`router`]; the session state machine arrives with the
+//! rest of its issue.
 //!
 //! ```
-//! use iot_broker_core::codec::Limits;
+//! use iot_broker_core::codec::{Limits, QoS};
+//! use iot_broker_core::router::{MultiLevelRule, Router};
+//!
 //! assert_eq!(Limits::aws_iot().max_filters_per_subscribe, 8);
+//! let mut router = Router::new(MultiLevelRule::ExcludesParent); // AWS: `a/#` does not match `a`
+//! router.subscribe("a/#", 1u32, QoS::AtLeastOnce).unwrap();
+//! assert!(router.matches("a").is_empty());
+//! assert_eq!(router.matches("a/b").len(), 1);
 //! ```
 
 pub use mqtt_codec as codec;
+
+pub mod router;
