@@ -19,4 +19,5 @@
 
 pub use mqtt_codec as codec;
 
+pub mod retained;
 pub mod router;

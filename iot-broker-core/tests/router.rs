@@ -13,66 +13,8 @@ use iot_broker_core::codec::QoS;
 use iot_broker_core::router::{MultiLevelRule, Router, fold_per_subscriber};
 use proptest::prelude::*;
 
-/// MQTT 3.1.1 section 4.7 matching, written the obvious way.
-fn filter_matches(filter: &str, topic: &str, rule: MultiLevelRule) -> bool {
-    if topic.starts_with('$') && (filter.starts_with('+') || filter.starts_with('#')) {
-        return false;
-    }
-    let f: Vec<&str> = filter.split('/').collect();
-    let t: Vec<&str> = topic.split('/').collect();
-    for (i, level) in f.iter().enumerate() {
-        match *level {
-            "#" => {
-                return match rule {
-                    MultiLevelRule::IncludesParent => true,
-                    MultiLevelRule::ExcludesParent => t.len() > i,
-                };
-            }
-            "+" => {
-                if i >= t.len() {
-                    return false;
-                }
-            }
-            literal => {
-                if t.get(i) != Some(&literal) {
-                    return false;
-                }
-            }
-        }
-    }
-    f.len() == t.len()
-}
-
-fn filter() -> impl Strategy<Value = String> {
-    (
-        prop::collection::vec(prop_oneof![Just("a"), Just("b"), Just("+"), Just("")], 0..4),
-        any::<bool>(),
-        any::<bool>(),
-    )
-        .prop_map(|(levels, dollar, hash)| {
-            let mut levels: Vec<&str> = levels;
-            if dollar {
-                levels.insert(0, "$x");
-            }
-            if hash || levels.is_empty() || levels == [""] {
-                levels.push("#");
-            }
-            levels.join("/")
-        })
-}
-
-fn topic() -> impl Strategy<Value = String> {
-    (
-        prop::collection::vec(prop_oneof![Just("a"), Just("b"), Just("")], 1..5),
-        any::<bool>(),
-    )
-        .prop_map(|(mut levels, dollar)| {
-            if dollar {
-                levels[0] = "$x";
-            }
-            levels.join("/")
-        })
-}
+mod common;
+use common::{filter, filter_matches, topic};
 
 #[derive(Debug, Clone)]
 enum Op {
