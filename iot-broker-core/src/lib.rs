@@ -19,5 +19,6 @@
 
 pub use mqtt_codec as codec;
 
+pub mod reserved;
 pub mod retained;
 pub mod router;
