@@ -7,6 +7,7 @@
 use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::Hash;
+use std::sync::Arc;
 
 use mqtt_codec::{Limits, QoS, TopicError, split_shared, validate_topic_filter};
 
@@ -27,7 +28,7 @@ pub struct RouteMatch<S> {
     /// The granted QoS of the filter that matched.
     pub qos: QoS,
     /// The shared-subscription group it was picked from, if any.
-    pub group: Option<String>,
+    pub group: Option<Arc<str>>,
 }
 
 #[derive(Debug)]
@@ -42,7 +43,7 @@ struct Node<S> {
     plus: Option<Box<Node<S>>>,
     hash: Option<Box<Node<S>>>,
     subscribers: BTreeMap<S, QoS>,
-    shared: BTreeMap<String, SharedGroup<S>>,
+    shared: BTreeMap<Arc<str>, SharedGroup<S>>,
 }
 
 impl<S> Default for Node<S> {
@@ -126,7 +127,7 @@ impl<S: Clone + Ord + Hash> Router<S> {
             Some(group) => {
                 let group = node
                     .shared
-                    .entry(group.to_string())
+                    .entry(Arc::from(group))
                     .or_insert_with(|| SharedGroup {
                         members: Vec::new(),
                         next: Cell::new(0),
@@ -169,43 +170,43 @@ impl<S: Clone + Ord + Hash> Router<S> {
     /// client folds these with [`fold_per_subscriber`].
     pub fn matches(&self, topic: &str) -> Vec<RouteMatch<S>> {
         let mut out = Vec::new();
-        let levels: Vec<&str> = topic.split('/').collect();
         let dollar = topic.starts_with('$');
-        self.walk(&self.root, &levels, 0, dollar, &mut out);
+        self.walk(&self.root, Some(topic), true, dollar, &mut out);
         out
     }
 
+    /// Match the levels left in `rest` (`None` once every level is consumed) below `node`.
     fn walk(
         &self,
         node: &Node<S>,
-        levels: &[&str],
-        depth: usize,
+        rest: Option<&str>,
+        first: bool,
         dollar: bool,
         out: &mut Vec<RouteMatch<S>>,
     ) {
-        // `+` and `#` in the first level never match a topic starting with `$` (MQTT 4.7.2).
-        let wildcards = !(dollar && depth == 0);
-        match levels.split_first() {
-            None => {
-                collect(node, out);
-                if self.rule == MultiLevelRule::IncludesParent {
-                    if let Some(hash) = &node.hash {
-                        collect(hash, out);
-                    }
+        let Some(rest) = rest else {
+            collect(node, out);
+            if self.rule == MultiLevelRule::IncludesParent {
+                if let Some(hash) = &node.hash {
+                    collect(hash, out);
                 }
             }
-            Some((level, rest)) => {
-                if let Some(child) = node.children.get(*level) {
-                    self.walk(child, rest, depth + 1, dollar, out);
-                }
-                if wildcards {
-                    if let Some(plus) = &node.plus {
-                        self.walk(plus, rest, depth + 1, dollar, out);
-                    }
-                    if let Some(hash) = &node.hash {
-                        collect(hash, out);
-                    }
-                }
+            return;
+        };
+        let (level, tail) = match rest.split_once('/') {
+            Some((level, tail)) => (level, Some(tail)),
+            None => (rest, None),
+        };
+        if let Some(child) = node.children.get(level) {
+            self.walk(child, tail, false, dollar, out);
+        }
+        // `+` and `#` in the first level never match a topic starting with `$` (MQTT 4.7.2).
+        if !(dollar && first) {
+            if let Some(plus) = &node.plus {
+                self.walk(plus, tail, false, dollar, out);
+            }
+            if let Some(hash) = &node.hash {
+                collect(hash, out);
             }
         }
     }
@@ -291,7 +292,7 @@ fn collect<S: Clone>(node: &Node<S>, out: &mut Vec<RouteMatch<S>>) {
             out.push(RouteMatch {
                 subscriber: s.clone(),
                 qos: *q,
-                group: Some(name.clone()),
+                group: Some(Arc::clone(name)),
             });
         }
     }

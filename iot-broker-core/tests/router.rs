@@ -127,7 +127,7 @@ fn check(ops: Vec<Op>, topics: Vec<String>, rule: MultiLevelRule) -> Result<(), 
         for pick in picks {
             let name = pick.group.clone().unwrap();
             let is_member = groups.iter().any(|((g, _), members)| {
-                format!("g{}", g) == name && members.get(&pick.subscriber) == Some(&pick.qos)
+                *format!("g{}", g) == *name && members.get(&pick.subscriber) == Some(&pick.qos)
             });
             prop_assert!(is_member, "pick {:?}", pick);
         }
