@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::json_writer::{ObjectWriter, sections, to_json};
+use crate::json_writer::{ObjectWriter, sections};
 use crate::merge::delta;
 
 /// One shadow as the store keeps it: the state sections, their metadata, the version, and, once
@@ -100,31 +100,30 @@ impl StoredShadow {
         w.finish()
     }
 
-    /// `{"state":…,"metadata":…,"version":N}` as a value.
-    fn snapshot(&self) -> Value {
-        let mut doc = Map::new();
-        doc.insert("state".into(), Value::Object(self.state_json()));
-        doc.insert("metadata".into(), Value::Object(self.metadata_json()));
-        doc.insert("version".into(), self.version.into());
-        Value::Object(doc)
-    }
-
     /// Serialize for a durable store.
     ///
     /// ```
     /// use iot_shadow::StoredShadow;
-    /// let shadow = StoredShadow { version: 3, timestamp: 10, ..Default::default() };
+    /// let shadow = StoredShadow { version: 3, timestamp: 10, deleted_at: Some(11), ..Default::default() };
     /// assert_eq!(StoredShadow::from_json(&shadow.to_json()).unwrap(), shadow);
     /// ```
     pub fn to_json(&self) -> String {
-        let mut doc = self.snapshot();
-        if let Value::Object(fields) = &mut doc {
-            fields.insert("timestamp".into(), self.timestamp.into());
-            if let Some(at) = self.deleted_at {
-                fields.insert("deletedAt".into(), at.into());
-            }
-        }
-        to_json(&doc)
+        let mut w = ObjectWriter::new();
+        w.raw(
+            "state",
+            &sections(self.desired.as_ref(), self.reported.as_ref()),
+        )
+        .raw(
+            "metadata",
+            &sections(
+                self.desired_metadata.as_ref(),
+                self.reported_metadata.as_ref(),
+            ),
+        )
+        .field("version", &self.version)
+        .field("timestamp", &self.timestamp)
+        .optional("deletedAt", self.deleted_at.as_ref());
+        w.finish_string()
     }
 
     /// Read what [`to_json`](Self::to_json) wrote; `None` if it is not such a document.

@@ -167,7 +167,12 @@ impl<S: ShadowStore> ShadowService<S> {
         if self.rate.len() > 10_000 {
             self.rate.retain(|_, (second, _)| *second == now);
         }
-        let entry = self.rate.entry(thing.to_string()).or_insert((now, 0));
+        if !self.rate.contains_key(thing) {
+            self.rate.insert(thing.to_string(), (now, 0));
+        }
+        let Some(entry) = self.rate.get_mut(thing) else {
+            return Ok(());
+        };
         if entry.0 != now {
             *entry = (now, 0);
         }

@@ -60,19 +60,7 @@ pub(crate) fn validate_scanned_topic_name(
         // Exempt prefixes change what is counted: take the general path.
         return validate_topic_name(name, limits);
     }
-    if name.len() > limits.max_topic_len {
-        return Err(TopicError::TooLong {
-            len: name.len(),
-            max: limits.max_topic_len,
-        });
-    }
-    if slashes > limits.max_topic_slashes {
-        return Err(TopicError::TooManySlashes {
-            count: slashes,
-            max: limits.max_topic_slashes,
-        });
-    }
-    Ok(())
+    check_counts(name.len(), slashes, limits)
 }
 
 /// The prefix of AWS IoT's reserved topics.
@@ -160,21 +148,29 @@ fn check_wildcards(filter: &str) -> Result<(), TopicError> {
 /// more separators than customer topics (a named shadow's `.../shadow/name/{shadow}/update/accepted`
 /// has 8), so only their length is limited.
 fn check_size(counted: &str, limits: &Limits) -> Result<(), TopicError> {
-    if counted.len() > limits.max_topic_len {
+    let reserved = limits.aws_exempt_prefixes && counted.starts_with(AWS_RESERVED_PREFIX);
+    let slashes = if limits.max_topic_slashes == usize::MAX || reserved {
+        0
+    } else {
+        counted.bytes().filter(|&b| b == b'/').count()
+    };
+    check_counts(counted.len(), slashes, limits)
+}
+
+/// The length and separator limits, given the counted length and separators.
+#[inline]
+fn check_counts(len: usize, slashes: usize, limits: &Limits) -> Result<(), TopicError> {
+    if len > limits.max_topic_len {
         return Err(TopicError::TooLong {
-            len: counted.len(),
+            len,
             max: limits.max_topic_len,
         });
     }
-    let reserved = limits.aws_exempt_prefixes && counted.starts_with(AWS_RESERVED_PREFIX);
-    if limits.max_topic_slashes != usize::MAX && !reserved {
-        let count = counted.bytes().filter(|&b| b == b'/').count();
-        if count > limits.max_topic_slashes {
-            return Err(TopicError::TooManySlashes {
-                count,
-                max: limits.max_topic_slashes,
-            });
-        }
+    if slashes > limits.max_topic_slashes {
+        return Err(TopicError::TooManySlashes {
+            count: slashes,
+            max: limits.max_topic_slashes,
+        });
     }
     Ok(())
 }
