@@ -2,23 +2,56 @@
 //! router, sessions (QoS 0/1/2, persistent sessions, retained messages, wills, keep-alive) and
 //! lifecycle events, under an AWS IoT Core profile and a standard MQTT 3.1.1 profile.
 //!
-//! Connections are ids, time is an argument, and what must be sent, stored or closed comes out as
-//! values. So far it holds the subscription [`router`]; the session state machine arrives with the
-//! rest of its issue.
+//! Connections are ids, time is an argument (Unix epoch milliseconds), and what must be sent,
+//! stored or closed comes out as values: [`Output`]s to carry out and [`Persistence`] calls to
+//! make durable. Nothing here does I/O, reads a clock or spawns a thread.
 //!
 //! ```
-//! use iot_broker_core::codec::{Limits, QoS};
-//! use iot_broker_core::router::{MultiLevelRule, Router};
+//! use iot_broker_core::{Broker, Output, auth::TransportInfo, profile::Profile};
+//! use iot_broker_core::codec::{Connect, Packet, PacketId, Publish, QoS, QosPid, Subscribe, SubscribeFilters};
 //!
-//! assert_eq!(Limits::aws_iot().max_filters_per_subscribe, 8);
-//! let mut router = Router::new(MultiLevelRule::ExcludesParent); // AWS: `a/#` does not match `a`
-//! router.subscribe("a/#", 1u32, QoS::AtLeastOnce).unwrap();
-//! assert!(router.matches("a").is_empty());
-//! assert_eq!(router.matches("a/b").len(), 1);
+//! let mut broker = Broker::builder(Profile::aws_iot()).build(0);
+//! let connect = |id: &'static str| Packet::Connect(Connect {
+//!     client_id: id.into(), clean_session: true, keep_alive: 60, will: None, username: None, password: None,
+//! });
+//! let (dashboard, car) = (broker.open(TransportInfo::default(), 0), broker.open(TransportInfo::default(), 0));
+//! broker.handle_packet(dashboard, connect("dashboard"), 0);
+//! broker.handle_packet(car, connect("car1"), 0);
+//! broker.handle_packet(dashboard, Packet::Subscribe(Subscribe {
+//!     packet_id: PacketId::new(1).unwrap(),
+//!     filters: SubscribeFilters::from_list(&[("cars/+/speed", QoS::AtLeastOnce)]).unwrap(),
+//! }), 1);
+//! broker.handle_packet(car, Packet::Publish(Publish {
+//!     dup: false, qos_pid: QosPid::AtMostOnce, retain: false,
+//!     topic: "cars/car1/speed".into(), payload: "88".into(),
+//! }), 2);
+//! let delivered: Vec<_> = std::iter::from_fn(|| broker.poll_output())
+//!     .filter_map(|out| match out {
+//!         Output::Send { conn, packet: Packet::Publish(p) } if conn == dashboard => Some(p),
+//!         _ => None,
+//!     })
+//!     .collect();
+//! assert_eq!(delivered.len(), 1);
+//! assert_eq!(&delivered[0].payload[..], b"88");
 //! ```
 
 pub use mqtt_codec as codec;
 
+pub mod auth;
+mod broker;
+pub mod connection;
+pub mod lifecycle;
+pub mod message;
+pub mod persist;
+pub mod profile;
 pub mod reserved;
 pub mod retained;
 pub mod router;
+pub mod service;
+mod session;
+pub mod stats;
+pub mod topic;
+
+pub use broker::{Broker, BrokerBuilder};
+pub use connection::{ConnectionId, Output};
+pub use persist::Persistence;

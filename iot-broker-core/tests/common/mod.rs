@@ -66,3 +66,5 @@ pub fn topic() -> impl Strategy<Value = String> {
             levels.join("/")
         })
 }
+
+pub mod sim;

@@ -1,0 +1,99 @@
+//! The questions the broker asks its owner: may this client connect, publish, subscribe, receive?
+//! The broker program answers them with AWS IoT policies; tests use [`AllowAll`] or a closure-free
+//! table of their own.
+
+use std::sync::Arc;
+
+/// Who is on a connection, as the broker knows it once CONNECT has been read.
+#[derive(Debug, Clone, Copy)]
+pub struct Client<'a> {
+    /// The MQTT client id.
+    pub client_id: &'a str,
+    /// What the transport authenticated (a certificate id, an access key), if anything.
+    pub principal: Option<&'a str>,
+    /// The peer's address, if the transport has one.
+    pub remote_addr: Option<&'a str>,
+}
+
+/// A CONNECT as the authorizer sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectRequest<'a> {
+    /// The client.
+    pub client: Client<'a>,
+    /// The user name field.
+    pub username: Option<&'a str>,
+    /// The password field.
+    pub password: Option<&'a [u8]>,
+    /// Whether the client asked for a clean session (`false`: a persistent one).
+    pub clean_session: bool,
+    /// The will's topic, if the CONNECT has one (its publication is also put to
+    /// [`Authorizer::publish`] at connect time).
+    pub will_topic: Option<&'a str>,
+}
+
+/// Why a CONNECT is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectDenied {
+    /// The credentials are wrong (CONNACK 0x04 in the standard profile).
+    BadCredentials,
+    /// The principal may not connect as this client (CONNACK 0x05 in the standard profile).
+    NotAuthorized,
+}
+
+/// What the transport learned about a connection before any MQTT byte (set when it is opened).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TransportInfo {
+    /// The authenticated principal: a certificate id, `{account}/{access key}` for SigV4, ...
+    pub principal: Option<Arc<str>>,
+    /// The peer's IP address as text.
+    pub remote_addr: Option<Arc<str>>,
+}
+
+/// Authorization of each MQTT action; the broker asks before it acts.
+///
+/// The methods take `&mut self` so an implementation may cache decisions per connection and
+/// topic. Every method has a permissive default; override what you check.
+pub trait Authorizer {
+    /// May this CONNECT proceed?
+    fn connect(&mut self, request: &ConnectRequest<'_>) -> Result<(), ConnectDenied> {
+        let _ = request;
+        Ok(())
+    }
+
+    /// May `client` publish to `topic` (with the RETAIN flag `retain`)? Also asked for a will
+    /// at connect time.
+    fn publish(&mut self, client: &Client<'_>, topic: &str, retain: bool) -> bool {
+        let _ = (client, topic, retain);
+        true
+    }
+
+    /// May `client` subscribe to `filter`?
+    fn subscribe(&mut self, client: &Client<'_>, filter: &str) -> bool {
+        let _ = (client, filter);
+        true
+    }
+
+    /// May `client` receive a message on `topic`? Asked for every delivery, so a revoked
+    /// permission bites live subscriptions.
+    fn receive(&mut self, client: &Client<'_>, topic: &str) -> bool {
+        let _ = (client, topic);
+        true
+    }
+
+    /// Forget anything cached about `client_id`'s connection (it has closed).
+    fn forget(&mut self, client_id: &str) {
+        let _ = client_id;
+    }
+}
+
+/// Allows everything: for tests and for a broker that trusts its network.
+///
+/// ```
+/// use iot_broker_core::auth::{AllowAll, Authorizer, Client};
+/// let client = Client { client_id: "car1", principal: None, remote_addr: None };
+/// assert!(AllowAll.publish(&client, "any/topic", true));
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AllowAll;
+
+impl Authorizer for AllowAll {}

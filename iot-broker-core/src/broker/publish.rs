@@ -1,0 +1,331 @@
+//! PUBLISH in (authorization, reserved topics, retained, QoS 2 hold), routing to sessions, and
+//! delivery out through each session's queue and in-flight window.
+
+use bytes::Bytes;
+use mqtt_codec::{
+    Packet, PacketId, PubAck, PubComp, PubRec, PubRel, Publish, QoS, QosPid, Utf8Bytes,
+};
+
+use super::{Broker, slot};
+use crate::auth::{Authorizer, Client};
+use crate::connection::{ConnectionId, Output, Phase};
+use crate::lifecycle::DisconnectReason;
+use crate::message::Message;
+use crate::persist::Persistence;
+use crate::profile::{DeniedPublish, OverlapPolicy};
+use crate::reserved::{PublishTarget, classify_publish};
+use crate::router::fold_per_subscriber;
+use crate::service::{ReservedKind, ReservedRequest, ReservedTopicService};
+use crate::session::{Enqueued, Inflight, Queued};
+use crate::stats::SessionKey;
+
+impl<A: Authorizer, R: ReservedTopicService, P: Persistence> Broker<A, R, P> {
+    pub(super) fn on_publish(
+        &mut self,
+        conn: ConnectionId,
+        key: SessionKey,
+        publish: Publish<Utf8Bytes, Bytes>,
+        now_ms: u64,
+    ) {
+        self.stats.publishes_received += 1;
+        self.stats.payload_bytes_received += publish.payload.len() as u64;
+        let limit = self.profile.max_publishes_per_second;
+        let Some(connection) = self.connections.get_mut(&conn) else {
+            return;
+        };
+        if !connection.rate.try_take(now_ms, limit) {
+            // Over the rate: discarded, and a QoS 1 message is not acknowledged (AWS).
+            self.stats.dropped_rate_limited += 1;
+            return;
+        }
+        let Phase::Live { client_id, .. } = &connection.phase else {
+            return;
+        };
+        let client_id = client_id.clone();
+        let target = if self.profile.reserved_namespace {
+            classify_publish(&publish.topic)
+        } else {
+            PublishTarget::Ordinary
+        };
+        if target == PublishTarget::Forbidden
+            || (target != PublishTarget::Ordinary && publish.retain)
+        {
+            return self.close(conn, DisconnectReason::ForbiddenAccess, now_ms);
+        }
+        let client = Client {
+            client_id: &client_id,
+            principal: connection.transport.principal.as_deref(),
+            remote_addr: connection.transport.remote_addr.as_deref(),
+        };
+        let allowed = self
+            .authorizer
+            .publish(&client, &publish.topic, publish.retain);
+        let ack = match publish.qos_pid {
+            QosPid::AtMostOnce => None,
+            QosPid::AtLeastOnce(pid) => Some(Packet::PubAck(PubAck::new(pid))),
+            QosPid::ExactlyOnce(pid) => Some(Packet::PubRec(PubRec::new(pid))),
+        };
+        if !allowed {
+            self.stats.auth_failures += 1;
+            match self.profile.denied_publish {
+                DeniedPublish::Disconnect => {
+                    return self.close(conn, DisconnectReason::AuthError, now_ms);
+                }
+                DeniedPublish::DropAndAcknowledge => {
+                    if let Some(ack) = ack {
+                        self.send(conn, ack);
+                    }
+                    return;
+                }
+            }
+        }
+        if let QosPid::ExactlyOnce(pid) = publish.qos_pid {
+            // Exactly once: the id is held until PUBREL; a resend before that is not routed again.
+            let first = slot(&mut self.sessions, key)
+                .is_some_and(|session| session.incoming_qos2.insert(pid.get()));
+            if !first {
+                if let Some(ack) = ack {
+                    self.send(conn, ack);
+                }
+                return;
+            }
+        }
+        let message = Message {
+            qos: publish.qos(),
+            retain: publish.retain,
+            topic: publish.topic,
+            payload: publish.payload,
+        };
+        self.ingest(message, Some(&client_id), true, now_ms);
+        // Routed, queued, retained and recorded: the broker has taken responsibility.
+        if let Some(ack) = ack {
+            self.send(conn, ack);
+        }
+    }
+
+    /// Take a message in: hand reserved topics to their service (when `to_service`), keep it if
+    /// retained, and route it to subscribers.
+    pub(super) fn ingest(
+        &mut self,
+        message: Message,
+        client_id: Option<&str>,
+        to_service: bool,
+        now_ms: u64,
+    ) {
+        let target = if self.profile.reserved_namespace {
+            classify_publish(&message.topic)
+        } else {
+            PublishTarget::Ordinary
+        };
+        let kind = match target {
+            PublishTarget::Ordinary => None,
+            PublishTarget::ShadowRequest => Some(ReservedKind::Shadow),
+            PublishTarget::BasicIngest => Some(ReservedKind::BasicIngest),
+            PublishTarget::Forbidden => return,
+        };
+        if kind.is_none() && message.retain {
+            self.keep_retained(&message);
+        }
+        // Shadow requests reach the topic's subscribers too; Basic Ingest only its rule.
+        if kind != Some(ReservedKind::BasicIngest) {
+            self.route(&message, now_ms);
+        }
+        let (Some(kind), true) = (kind, to_service) else {
+            return;
+        };
+        self.stats.reserved_requests += 1;
+        let request = ReservedRequest {
+            kind,
+            client_id,
+            topic: &message.topic,
+            payload: &message.payload,
+        };
+        let answers = self.reserved.handle(&request, now_ms);
+        for answer in answers {
+            self.route(&answer, now_ms);
+        }
+    }
+
+    /// Store or delete (empty payload) the retained message on `message`'s topic.
+    fn keep_retained(&mut self, message: &Message) {
+        if message.payload.is_empty() {
+            if self.retained.set(&message.topic, None).is_some() {
+                self.persistence.delete_retained(&message.topic);
+            }
+        } else {
+            self.persistence.put_retained(message);
+            self.retained.set(&message.topic, Some(message.clone()));
+        }
+    }
+
+    /// Deliver `message` to every matching subscription (live deliveries carry RETAIN=0).
+    pub(super) fn route(&mut self, message: &Message, now_ms: u64) {
+        let mut matches = self.router.matches(&message.topic);
+        if self.profile.overlap == OverlapPolicy::HighestQos {
+            matches = fold_per_subscriber(matches);
+        }
+        for m in matches {
+            let delivery = Message {
+                topic: message.topic.clone(),
+                payload: message.payload.clone(),
+                qos: message.qos.min(m.qos),
+                retain: false,
+            };
+            self.deliver(m.subscriber, delivery, now_ms);
+        }
+    }
+
+    /// Queue `message` (at its delivery QoS) for one session and send what the window allows.
+    pub(super) fn deliver(&mut self, key: SessionKey, message: Message, now_ms: u64) {
+        let max_queued = self.profile.max_queued;
+        let Some(session) = slot(&mut self.sessions, key) else {
+            return;
+        };
+        let connected = session.conn.is_some();
+        if !connected && (message.qos == QoS::AtMostOnce || !session.persistent) {
+            return; // QoS 0 is never queued for an absent client
+        }
+        let seq = if message.qos == QoS::AtMostOnce {
+            None
+        } else {
+            session.take_seq()
+        };
+        let (outcome, _dropped) = session.enqueue(Queued { seq, message }, max_queued);
+        match outcome {
+            Enqueued::Queued | Enqueued::EvictedQos0 => {
+                if outcome == Enqueued::EvictedQos0 {
+                    self.stats.dropped_qos0_evicted += 1;
+                }
+                if let (Some(seq), Some(queued)) = (seq, session.queue.back()) {
+                    self.persistence
+                        .put_message(&session.client_id, seq, &queued.message);
+                }
+            }
+            Enqueued::Refused => self.stats.dropped_queue_full += 1,
+        }
+        if connected {
+            self.pump(key, now_ms);
+        }
+    }
+
+    /// Move queued messages of a connected session out, as far as the in-flight window and the
+    /// publish rate allow.
+    pub(super) fn pump(&mut self, key: SessionKey, now_ms: u64) {
+        let max_inflight = self.profile.max_inflight;
+        let limit = self.profile.max_publishes_per_second;
+        let Some(session) = slot(&mut self.sessions, key) else {
+            return;
+        };
+        let Some(conn) = session.conn else { return };
+        let Some(connection) = self.connections.get_mut(&conn) else {
+            return;
+        };
+        let client_id = session.client_id.clone();
+        let principal = connection.transport.principal.clone();
+        let remote_addr = connection.transport.remote_addr.clone();
+        let client = Client {
+            client_id: &client_id,
+            principal: principal.as_deref(),
+            remote_addr: remote_addr.as_deref(),
+        };
+        while let Some(front) = session.queue.front() {
+            let acknowledged = front.message.qos != QoS::AtMostOnce;
+            if acknowledged && session.inflight.len() >= max_inflight {
+                break;
+            }
+            if !connection.rate.has_room(now_ms, limit) {
+                if acknowledged {
+                    break; // waits for the next second (see `tick`)
+                }
+                session.queue.pop_front();
+                self.stats.dropped_rate_limited += 1;
+                continue;
+            }
+            let Some(queued) = session.queue.pop_front() else {
+                break;
+            };
+            if !self.authorizer.receive(&client, &queued.message.topic) {
+                self.stats.receive_denied += 1;
+                if let Some(seq) = queued.seq {
+                    self.persistence.delete_message(&client_id, seq);
+                }
+                continue;
+            }
+            connection.rate.try_take(now_ms, limit);
+            let message = queued.message;
+            let qos_pid = if acknowledged {
+                let pid = session.next_packet_id();
+                session.inflight.push_back(Inflight {
+                    pid,
+                    seq: queued.seq,
+                    message: message.clone(),
+                    released: false,
+                    sent_at_ms: now_ms,
+                });
+                QosPid::from_parts(message.qos, pid)
+            } else {
+                QosPid::AtMostOnce
+            };
+            self.stats.publishes_sent += 1;
+            self.stats.payload_bytes_sent += message.payload.len() as u64;
+            self.outputs.push_back(Output::Send {
+                conn,
+                packet: Packet::Publish(Publish {
+                    dup: false,
+                    qos_pid,
+                    retain: message.retain,
+                    topic: message.topic,
+                    payload: message.payload,
+                }),
+            });
+        }
+    }
+
+    pub(super) fn on_puback(&mut self, key: SessionKey, pid: PacketId, now_ms: u64) {
+        self.settle(key, pid, |i| i.message.qos == QoS::AtLeastOnce, now_ms);
+    }
+
+    pub(super) fn on_pubcomp(&mut self, key: SessionKey, pid: PacketId, now_ms: u64) {
+        self.settle(key, pid, |i| i.released, now_ms);
+    }
+
+    /// A delivery is done: forget it (and its stored copy) and let the next one out.
+    fn settle(
+        &mut self,
+        key: SessionKey,
+        pid: PacketId,
+        matches: impl Fn(&Inflight) -> bool,
+        now_ms: u64,
+    ) {
+        let Some(session) = slot(&mut self.sessions, key) else {
+            return;
+        };
+        if let Some(done) = session.take_inflight(pid, matches) {
+            if let Some(seq) = done.seq {
+                self.persistence.delete_message(&session.client_id, seq);
+            }
+            self.pump(key, now_ms);
+        }
+    }
+
+    pub(super) fn on_pubrec(&mut self, conn: ConnectionId, key: SessionKey, pid: PacketId) {
+        if let Some(session) = slot(&mut self.sessions, key) {
+            if let Some(inflight) = session
+                .inflight
+                .iter_mut()
+                .find(|i| i.pid == pid && i.message.qos == QoS::ExactlyOnce)
+            {
+                inflight.released = true;
+            }
+        }
+        // PUBREL even for an unknown id, so a client that lost track can finish the exchange.
+        self.send(conn, Packet::PubRel(PubRel::new(pid)));
+    }
+
+    pub(super) fn on_pubrel(&mut self, conn: ConnectionId, key: SessionKey, pid: PacketId) {
+        if let Some(session) = slot(&mut self.sessions, key) {
+            session.incoming_qos2.remove(&pid.get());
+        }
+        self.send(conn, Packet::PubComp(PubComp::new(pid)));
+    }
+}

@@ -1,0 +1,110 @@
+//! Network connections as the broker sees them: an id, where it is in the CONNECT handshake,
+//! its keep-alive clock and publish-rate window, and what the broker wants done with it
+//! ([`Output`]).
+
+use std::sync::Arc;
+
+use mqtt_codec::SharedPacket;
+
+use crate::auth::TransportInfo;
+use crate::lifecycle::DisconnectReason;
+use crate::message::Message;
+use crate::stats::SessionKey;
+
+/// One network connection, named by the broker when the program opens it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ConnectionId(pub u64);
+
+/// What the broker wants the program to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Write `packet` to `conn`.
+    Send {
+        /// The connection.
+        conn: ConnectionId,
+        /// The packet; a PUBLISH's topic and payload are shared with every other copy.
+        packet: SharedPacket,
+    },
+    /// Close `conn` after writing what was sent to it before; the broker has forgotten it.
+    Close {
+        /// The connection.
+        conn: ConnectionId,
+        /// Why (AWS's `disconnectReason`).
+        reason: DisconnectReason,
+    },
+}
+
+#[derive(Debug)]
+pub(crate) enum Phase {
+    /// Opened, CONNECT not yet read.
+    AwaitingConnect,
+    /// CONNECT accepted: bound to a session.
+    Live {
+        session: SessionKey,
+        client_id: Arc<str>,
+    },
+}
+
+/// Fixed one-second windows of PUBLISH counts.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct RateWindow {
+    second: u64,
+    count: u32,
+}
+
+impl RateWindow {
+    /// Count one PUBLISH at `now_ms` if the window has room under `limit`.
+    pub fn try_take(&mut self, now_ms: u64, limit: Option<u32>) -> bool {
+        let Some(limit) = limit else { return true };
+        let second = now_ms / 1000;
+        if second != self.second {
+            self.second = second;
+            self.count = 0;
+        }
+        if self.count >= limit {
+            return false;
+        }
+        self.count += 1;
+        true
+    }
+
+    /// Whether the window at `now_ms` has room.
+    pub fn has_room(&self, now_ms: u64, limit: Option<u32>) -> bool {
+        match limit {
+            None => true,
+            Some(limit) => now_ms / 1000 != self.second || self.count < limit,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Connection {
+    pub transport: TransportInfo,
+    pub phase: Phase,
+    pub opened_at_ms: u64,
+    /// Enforced keep-alive in ms; 0 = none.
+    pub keep_alive_ms: u64,
+    pub last_activity_ms: u64,
+    pub will: Option<Message>,
+    /// `sessionIdentifier` and `versionNumber` of this connection's lifecycle events.
+    pub session_identifier: String,
+    pub version: u64,
+    pub rate: RateWindow,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_window_resets_each_second() {
+        let mut w = RateWindow::default();
+        assert!(w.try_take(1000, Some(2)));
+        assert!(w.try_take(1500, Some(2)));
+        assert!(!w.try_take(1999, Some(2)));
+        assert!(!w.has_room(1999, Some(2)));
+        assert!(w.has_room(2000, Some(2)));
+        assert!(w.try_take(2000, Some(2)));
+        assert!(w.try_take(5, None));
+    }
+}
