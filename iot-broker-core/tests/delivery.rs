@@ -16,6 +16,7 @@ use iot_broker_core::codec::{
     Packet, PacketId, PubAck, PubComp, PubRec, PubRel, QoS, SubscribeReturnCode,
 };
 use iot_broker_core::lifecycle::DisconnectReason;
+use iot_broker_core::persist::Persistence;
 use iot_broker_core::profile::Profile;
 
 fn both() -> [Profile; 2] {
@@ -375,4 +376,29 @@ fn acks_for_unknown_ids_are_harmless() {
         assert_eq!(sim.closed(car), None);
         assert!(sim.take(car).is_empty());
     }
+}
+
+#[test]
+fn aws_drops_a_delivery_unacknowledged_for_an_hour() {
+    let mut sim = Sim::new(Profile::aws_iot());
+    // Keep-alive 0 becomes AWS's 1200 s.
+    let transport = iot_broker_core::auth::TransportInfo::default;
+    let (sub, _) = sim.connect_with(transport(), common::sim::connect_packet("sub", false, 0));
+    sim.subscribe(sub, &[("t", QoS::AtLeastOnce)]);
+    let (car, _) = sim.connect_with(transport(), common::sim::connect_packet("car", true, 0));
+    sim.publish(car, "t", "x", QoS::AtLeastOnce, false);
+    assert_eq!(sim.publishes(sub).len(), 1);
+    // Both stay alive (PINGREQ every 10 minutes) while the delivery is never acknowledged.
+    for _ in 0..6 {
+        sim.advance(600_000);
+        sim.send(sub, Packet::PingReq);
+        sim.send(car, Packet::PingReq);
+    }
+    assert_eq!(sim.broker.pending("sub"), Some((0, 0)));
+    assert_eq!(sim.broker.stats().dropped_expired, 1);
+    assert!(
+        sim.broker.persistence_mut().load().sessions["sub"]
+            .messages
+            .is_empty()
+    );
 }
