@@ -91,8 +91,13 @@ impl TopicFilter {
 
     /// Whether the filter has a `+` or `#` level.
     pub fn has_wildcard(&self) -> bool {
-        self.0.split('/').any(|level| level == "+" || level == "#")
+        has_wildcard(&self.0)
     }
+}
+
+/// Whether a filter has a `+` or `#` level.
+pub(crate) fn has_wildcard(filter: &str) -> bool {
+    filter.split('/').any(|level| level == "+" || level == "#")
 }
 
 macro_rules! text_impls {

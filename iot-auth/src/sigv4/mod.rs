@@ -208,10 +208,12 @@ impl<S: CredentialStore> Verifier<S> {
                 if !(1..=MAX_EXPIRES).contains(&secs) {
                     return Err(SigV4Error::InvalidExpires);
                 }
-                if now + self.presigned_skew_secs < signed_at || now > signed_at + secs {
+                if now.saturating_add(self.presigned_skew_secs) < signed_at
+                    || now > signed_at.saturating_add(secs)
+                {
                     return Err(SigV4Error::Expired);
                 }
-                Some(signed_at + secs)
+                Some(signed_at.saturating_add(secs))
             }
             None => {
                 if now.abs_diff(signed_at) > self.presigned_skew_secs {

@@ -211,7 +211,8 @@ impl<A: Authorizer, R: ReservedTopicService, P: Persistence> Broker<A, R, P> {
     /// Move queued messages of a connected session out, as far as the in-flight window and the
     /// publish rate allow.
     pub(super) fn pump(&mut self, key: SessionKey, now_ms: u64) {
-        let max_inflight = self.profile.max_inflight;
+        // Packet ids are 16 bits: the window can never hold more.
+        let max_inflight = self.profile.max_inflight.min(usize::from(u16::MAX) - 1);
         let limit = self.profile.max_publishes_per_second;
         let Some(session) = slot(&mut self.sessions, key) else {
             return;

@@ -17,6 +17,7 @@ use crate::profile::DeniedSubscribe;
 use crate::reserved::{SubscribeTarget, classify_subscribe};
 use crate::service::ReservedTopicService;
 use crate::stats::SessionKey;
+use crate::topic::has_wildcard;
 
 /// What to do with one filter of a SUBSCRIBE.
 enum Verdict {
@@ -143,7 +144,7 @@ impl<A: Authorizer, R: ReservedTopicService, P: Persistence> Broker<A, R, P> {
                 .into_iter()
                 .map(|(_, m)| m.clone())
                 .collect()
-        } else if filter.split('/').any(|level| level == "+" || level == "#") {
+        } else if has_wildcard(filter) {
             Vec::new() // AWS: only a filter equal to the topic gets its retained message
         } else {
             self.retained.get(filter).cloned().into_iter().collect()
