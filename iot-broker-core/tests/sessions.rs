@@ -10,7 +10,6 @@
 
 mod common;
 
-use bytes::Bytes;
 use common::sim::{Sim, connect_packet, will};
 use iot_broker_core::auth::TransportInfo;
 use iot_broker_core::codec::{
@@ -372,5 +371,4 @@ fn shutdown_fires_wills_and_keeps_persistent_sessions() {
     assert_eq!(sim.closed(watcher), Some(DisconnectReason::ServerInitiated));
     // The watcher was closed first, so the will waits in its persistent session.
     assert_eq!(sim.broker.pending("watcher"), Some((0, 1)));
-    let _ = Bytes::new();
 }
