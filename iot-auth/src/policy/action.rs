@@ -1,0 +1,112 @@
+//! The actions AWS IoT authorizes, by their policy names.
+
+use std::fmt;
+
+/// An action a request asks for, named as in policies (`iot:Publish`, …).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Action {
+    /// `iot:Connect`: resource `client/{clientId}`.
+    Connect,
+    /// `iot:Publish`: resource `topic/{topic}`.
+    Publish,
+    /// `iot:Subscribe`: resource `topicfilter/{filter}`.
+    Subscribe,
+    /// `iot:Receive`: resource `topic/{topic}`, checked per delivery.
+    Receive,
+    /// `iot:RetainPublish`: resource `topic/{topic}`, needed besides `iot:Publish` for RETAIN=1.
+    RetainPublish,
+    /// `iot:GetThingShadow` (REST): resource `thing/{thing}[/{shadow}]`.
+    GetThingShadow,
+    /// `iot:UpdateThingShadow` (REST): resource `thing/{thing}[/{shadow}]`.
+    UpdateThingShadow,
+    /// `iot:DeleteThingShadow` (REST): resource `thing/{thing}[/{shadow}]`.
+    DeleteThingShadow,
+    /// `iot:ListNamedShadowsForThing` (REST): resource `*`.
+    ListNamedShadowsForThing,
+}
+
+impl Action {
+    /// Every action.
+    pub const ALL: [Action; 9] = [
+        Action::Connect,
+        Action::Publish,
+        Action::Subscribe,
+        Action::Receive,
+        Action::RetainPublish,
+        Action::GetThingShadow,
+        Action::UpdateThingShadow,
+        Action::DeleteThingShadow,
+        Action::ListNamedShadowsForThing,
+    ];
+
+    /// The policy name, e.g. `iot:Publish`.
+    ///
+    /// ```
+    /// assert_eq!(iot_auth::policy::Action::RetainPublish.name(), "iot:RetainPublish");
+    /// ```
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Connect => "iot:Connect",
+            Action::Publish => "iot:Publish",
+            Action::Subscribe => "iot:Subscribe",
+            Action::Receive => "iot:Receive",
+            Action::RetainPublish => "iot:RetainPublish",
+            Action::GetThingShadow => "iot:GetThingShadow",
+            Action::UpdateThingShadow => "iot:UpdateThingShadow",
+            Action::DeleteThingShadow => "iot:DeleteThingShadow",
+            Action::ListNamedShadowsForThing => "iot:ListNamedShadowsForThing",
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Builds the resource ARNs of one account and region:
+/// `arn:aws:iot:{region}:{account}:{kind}/{name}`.
+///
+/// ```
+/// use iot_auth::policy::ResourceArns;
+/// let arns = ResourceArns::new("us-east-1", "123456789012");
+/// assert_eq!(arns.topic("a/b"), "arn:aws:iot:us-east-1:123456789012:topic/a/b");
+/// assert_eq!(arns.thing("car", Some("gps")), "arn:aws:iot:us-east-1:123456789012:thing/car/gps");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceArns {
+    prefix: String,
+}
+
+impl ResourceArns {
+    /// ARNs for `region` and the 12-digit `account`.
+    pub fn new(region: &str, account: &str) -> Self {
+        ResourceArns {
+            prefix: format!("arn:aws:iot:{region}:{account}:"),
+        }
+    }
+
+    /// `…:client/{client_id}`.
+    pub fn client(&self, client_id: &str) -> String {
+        format!("{}client/{client_id}", self.prefix)
+    }
+
+    /// `…:topic/{topic}`.
+    pub fn topic(&self, topic: &str) -> String {
+        format!("{}topic/{topic}", self.prefix)
+    }
+
+    /// `…:topicfilter/{filter}`.
+    pub fn topic_filter(&self, filter: &str) -> String {
+        format!("{}topicfilter/{filter}", self.prefix)
+    }
+
+    /// `…:thing/{thing}` or `…:thing/{thing}/{shadow}` for a named shadow.
+    pub fn thing(&self, thing: &str, shadow: Option<&str>) -> String {
+        match shadow {
+            Some(shadow) => format!("{}thing/{thing}/{shadow}", self.prefix),
+            None => format!("{}thing/{thing}", self.prefix),
+        }
+    }
+}

@@ -1,0 +1,187 @@
+//! Per-requester evaluation with a decision cache: one connection asks the same questions (the same
+//! topics) over and over, and its policies and context rarely change.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::{Action, Decision, Policy, RequestContext, ResourceArns, evaluate};
+
+/// Remembered decisions for one requester, keyed by (action, resource). Bounded: when full it is
+/// emptied and refilled.
+#[derive(Debug, Clone)]
+pub struct DecisionCache {
+    map: HashMap<(Action, String), Decision>,
+    capacity: usize,
+}
+
+impl DecisionCache {
+    /// A cache of at most `capacity` decisions.
+    pub fn new(capacity: usize) -> Self {
+        DecisionCache {
+            map: HashMap::new(),
+            capacity,
+        }
+    }
+
+    /// Forgets every decision.
+    pub fn clear(&mut self) {
+        self.map.clear();
+    }
+
+    /// Decisions held.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    fn get_or_insert(&mut self, action: Action, resource: String, decide: impl FnOnce(&str) -> Decision) -> Decision {
+        if let Some(hit) = self.map.get(&(action, resource.clone())) {
+            return hit.clone();
+        }
+        let decision = decide(&resource);
+        if self.map.len() >= self.capacity {
+            self.map.clear();
+        }
+        if self.capacity > 0 {
+            self.map.insert((action, resource), decision.clone());
+        }
+        decision
+    }
+}
+
+/// The policies of one requester (a connection), its context and resource ARNs, answering the
+/// broker's questions: may it connect, publish (with retain), subscribe, receive, touch a shadow.
+///
+/// ```
+/// use std::sync::Arc;
+/// use iot_auth::policy::{Policy, PolicyGuard, RequestContext, ResourceArns};
+///
+/// let policy = Policy::parse("p", r#"{"Version":"2012-10-17","Statement":[
+///   {"Effect":"Allow","Action":["iot:Publish","iot:Receive"],"Resource":"arn:aws:iot:eu-west-1:111122223333:topic/t/*"},
+///   {"Effect":"Allow","Action":"iot:Subscribe","Resource":"arn:aws:iot:eu-west-1:111122223333:topicfilter/t/#"}]}"#).unwrap();
+/// let mut guard = PolicyGuard::new(
+///     vec![Arc::new(policy)],
+///     ResourceArns::new("eu-west-1", "111122223333"),
+///     RequestContext::for_client("c1"),
+/// );
+/// assert!(guard.publish("t/1", false).is_allowed());
+/// assert!(!guard.publish("t/1", true).is_allowed()); // needs iot:RetainPublish too
+/// assert!(guard.subscribe("t/#").is_allowed());
+/// assert!(!guard.subscribe("t/+").is_allowed()); // `#` and `+` are literal in resources
+/// ```
+#[derive(Debug, Clone)]
+pub struct PolicyGuard {
+    policies: Vec<Arc<Policy>>,
+    arns: ResourceArns,
+    context: RequestContext,
+    cache: DecisionCache,
+}
+
+/// Decisions a [`PolicyGuard`] remembers by default.
+pub const DEFAULT_CACHE_CAPACITY: usize = 1024;
+
+impl PolicyGuard {
+    /// A guard with a decision cache of [`DEFAULT_CACHE_CAPACITY`].
+    pub fn new(policies: Vec<Arc<Policy>>, arns: ResourceArns, context: RequestContext) -> Self {
+        Self::with_cache_capacity(policies, arns, context, DEFAULT_CACHE_CAPACITY)
+    }
+
+    /// A guard remembering at most `capacity` decisions (0: evaluate every time).
+    pub fn with_cache_capacity(
+        policies: Vec<Arc<Policy>>,
+        arns: ResourceArns,
+        context: RequestContext,
+        capacity: usize,
+    ) -> Self {
+        PolicyGuard {
+            policies,
+            arns,
+            context,
+            cache: DecisionCache::new(capacity),
+        }
+    }
+
+    /// The requester's context.
+    pub fn context(&self) -> &RequestContext {
+        &self.context
+    }
+
+    /// Replaces the context (say, once the client id is known); cached decisions are dropped.
+    pub fn set_context(&mut self, context: RequestContext) {
+        self.context = context;
+        self.cache.clear();
+    }
+
+    /// Replaces the policies (after an attach, detach or new version); cached decisions are dropped.
+    pub fn set_policies(&mut self, policies: Vec<Arc<Policy>>) {
+        self.policies = policies;
+        self.cache.clear();
+    }
+
+    /// The policies evaluated.
+    pub fn policies(&self) -> &[Arc<Policy>] {
+        &self.policies
+    }
+
+    /// The resource ARN builder.
+    pub fn arns(&self) -> &ResourceArns {
+        &self.arns
+    }
+
+    /// Decides `action` on `resource`, from the cache when it can.
+    pub fn decide(&mut self, action: Action, resource: String) -> Decision {
+        let policies = &self.policies;
+        let context = &self.context;
+        self.cache.get_or_insert(action, resource, |resource| {
+            evaluate(policies.iter().map(Arc::as_ref), action, resource, context)
+        })
+    }
+
+    /// `iot:Connect` on `client/{client_id}`. Not cached: the connect-only condition keys
+    /// (`iot:ConnectAttributes`, `iot:LastWillTopic`) are part of the context.
+    pub fn connect(&mut self, client_id: &str) -> Decision {
+        let resource = self.arns.client(client_id);
+        evaluate(
+            self.policies.iter().map(Arc::as_ref),
+            Action::Connect,
+            &resource,
+            &self.context,
+        )
+    }
+
+    /// `iot:Publish` on `topic/{topic}`, and `iot:RetainPublish` as well when `retain`.
+    pub fn publish(&mut self, topic: &str, retain: bool) -> Decision {
+        let resource = self.arns.topic(topic);
+        let publish = self.decide(Action::Publish, resource.clone());
+        if !retain || !publish.is_allowed() {
+            return publish;
+        }
+        self.decide(Action::RetainPublish, resource)
+    }
+
+    /// `iot:Subscribe` on `topicfilter/{filter}`.
+    pub fn subscribe(&mut self, filter: &str) -> Decision {
+        let resource = self.arns.topic_filter(filter);
+        self.decide(Action::Subscribe, resource)
+    }
+
+    /// `iot:Receive` on `topic/{topic}`.
+    pub fn receive(&mut self, topic: &str) -> Decision {
+        let resource = self.arns.topic(topic);
+        self.decide(Action::Receive, resource)
+    }
+
+    /// A shadow REST action on `thing/{thing}[/{shadow}]` (`iot:ListNamedShadowsForThing` on `*`).
+    pub fn shadow(&mut self, action: Action, thing: &str, shadow: Option<&str>) -> Decision {
+        let resource = if action == Action::ListNamedShadowsForThing {
+            "*".to_owned()
+        } else {
+            self.arns.thing(thing, shadow)
+        };
+        self.decide(action, resource)
+    }
+}
