@@ -111,12 +111,14 @@ impl SniResolver {
     /// ```
     pub fn serves(&self, name: &str) -> bool {
         let name = name.to_ascii_lowercase();
-        self.names.iter().any(|served| match served.strip_prefix("*.") {
-            Some(domain) => name
-                .split_once('.')
-                .is_some_and(|(label, rest)| !label.is_empty() && rest == domain),
-            None => *served == name,
-        })
+        self.names
+            .iter()
+            .any(|served| match served.strip_prefix("*.") {
+                Some(domain) => name
+                    .split_once('.')
+                    .is_some_and(|(label, rest)| !label.is_empty() && rest == domain),
+                None => *served == name,
+            })
     }
 }
 

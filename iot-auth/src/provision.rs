@@ -229,7 +229,11 @@ impl CertificateAuthority {
     }
 
     /// Issues a server certificate for `names` (DNS names or IP addresses), valid 825 days.
-    pub fn issue_server(&self, names: &[String], now: i64) -> Result<IssuedCertificate, ProvisionError> {
+    pub fn issue_server(
+        &self,
+        names: &[String],
+        now: i64,
+    ) -> Result<IssuedCertificate, ProvisionError> {
         let key = KeyPair::generate()?;
         let mut params = CertificateParams::new(Vec::<String>::new())?;
         params.subject_alt_names = names
@@ -254,7 +258,11 @@ impl CertificateAuthority {
         self.sign(params, key)
     }
 
-    fn sign(&self, params: CertificateParams, key: KeyPair) -> Result<IssuedCertificate, ProvisionError> {
+    fn sign(
+        &self,
+        params: CertificateParams,
+        key: KeyPair,
+    ) -> Result<IssuedCertificate, ProvisionError> {
         let cert = params.signed_by(&key, &self.issuer)?;
         Ok(IssuedCertificate {
             certificate_id: CertificateId::of_der(cert.der()),

@@ -7,7 +7,9 @@ use std::sync::{Arc, PoisonError, RwLock};
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::CryptoProvider;
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
-use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, OtherError, SignatureScheme};
+use rustls::{
+    CertificateError, DigitallySignedStruct, DistinguishedName, OtherError, SignatureScheme,
+};
 use rustls_pki_types::{CertificateDer, UnixTime};
 
 use crate::registry::{CertificateIdentity, CertificateRegistry, Refusal};
@@ -54,7 +56,10 @@ impl RegistryClientVerifier {
 
     /// A verifier for a port where a certificate is optional (443: WebSocket and SigV4 clients have
     /// none). A certificate that is sent is still checked in full.
-    pub fn optional(registry: Arc<RwLock<CertificateRegistry>>, provider: Arc<CryptoProvider>) -> Self {
+    pub fn optional(
+        registry: Arc<RwLock<CertificateRegistry>>,
+        provider: Arc<CryptoProvider>,
+    ) -> Self {
         RegistryClientVerifier {
             mandatory: false,
             ..Self::new(registry, provider)
@@ -69,7 +74,10 @@ impl RegistryClientVerifier {
 
     /// The identity of a connection's verified peer certificate chain (from
     /// `ServerConnection::peer_certificates`).
-    pub fn identity(&self, peer_certificates: Option<&[CertificateDer<'_>]>) -> Option<CertificateIdentity> {
+    pub fn identity(
+        &self,
+        peer_certificates: Option<&[CertificateDer<'_>]>,
+    ) -> Option<CertificateIdentity> {
         let end_entity = peer_certificates?.first()?;
         self.registry
             .read()

@@ -1,6 +1,11 @@
 //! Real TLS handshakes over an in-memory pair of rustls connections: the registry decides at the
 //! handshake, each refusal has its own reason, and the broker gets the verified identity.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 
@@ -10,7 +15,11 @@ use iot_auth::provision::{CertificateAuthority, DeviceCertificateRequest, KeyPur
 use iot_auth::registry::{CaStatus, CertificateStatus, Refusal};
 use rustls::AlertDescription;
 
-fn refused_with(pki: &Pki, device: &iot_auth::provision::IssuedCertificate, now: i64) -> (Refusal, Option<rustls::Error>) {
+fn refused_with(
+    pki: &Pki,
+    device: &iot_auth::provision::IssuedCertificate,
+    now: i64,
+) -> (Refusal, Option<rustls::Error>) {
     let verifier = pki.verifier(true);
     let mut hs = handshake(
         pki.client_config(Some(device), &[], now),
@@ -20,7 +29,11 @@ fn refused_with(pki: &Pki, device: &iot_auth::provision::IssuedCertificate, now:
     assert!(!hs.succeeded(), "the handshake must fail");
     assert!(hs.server_error.is_some());
     let refusals = pki.refusals();
-    assert_eq!(refusals.len(), 1, "exactly one logged refusal: {refusals:?}");
+    assert_eq!(
+        refusals.len(),
+        1,
+        "exactly one logged refusal: {refusals:?}"
+    );
     (refusals.into_iter().next().unwrap(), hs.client_error.take())
 }
 
@@ -34,11 +47,19 @@ fn an_active_certificate_connects_and_its_identity_is_seen() {
         pki.server_config(verifier.clone(), &[], NOW),
         "localhost",
     );
-    assert!(hs.succeeded(), "{:?} {:?}", hs.server_error, hs.client_error);
+    assert!(
+        hs.succeeded(),
+        "{:?} {:?}",
+        hs.server_error,
+        hs.client_error
+    );
     let identity = verifier.identity(hs.server.peer_certificates()).unwrap();
     assert_eq!(identity.certificate_id(), &device.certificate_id);
     assert_eq!(
-        identity.certificate().subject().first(iot_auth::x509::DnAttribute::CommonName),
+        identity
+            .certificate()
+            .subject()
+            .first(iot_auth::x509::DnAttribute::CommonName),
         Some("car-1")
     );
     assert!(pki.refusals().is_empty());
@@ -74,10 +95,14 @@ fn an_expired_certificate_is_refused() {
         .unwrap();
     let (refusal, client_error) = refused_with(&pki, &device, NOW);
     assert_eq!(refusal.code(), "expired");
-    assert!(matches!(refusal, Refusal::Expired { not_after, now } if not_after == NOW - 60 && now == NOW));
+    assert!(
+        matches!(refusal, Refusal::Expired { not_after, now } if not_after == NOW - 60 && now == NOW)
+    );
     assert_eq!(
         client_error,
-        Some(rustls::Error::AlertReceived(AlertDescription::CertificateExpired))
+        Some(rustls::Error::AlertReceived(
+            AlertDescription::CertificateExpired
+        ))
     );
 }
 
@@ -128,7 +153,9 @@ fn inactive_and_revoked_certificates_are_refused_with_their_status() {
     assert_eq!(refusal.code(), "revoked");
     assert_eq!(
         client_error,
-        Some(rustls::Error::AlertReceived(AlertDescription::CertificateRevoked))
+        Some(rustls::Error::AlertReceived(
+            AlertDescription::CertificateRevoked
+        ))
     );
 }
 
@@ -155,10 +182,22 @@ fn an_unregistered_certificate_and_an_inactive_ca_are_refused() {
         .issue_device(&DeviceCertificateRequest::new("unlisted", NOW))
         .unwrap();
     let (refusal, _) = refused_with(&pki, &device, NOW);
-    assert_eq!(refusal, Refusal::Unregistered(device.certificate_id.clone()));
+    assert_eq!(
+        refusal,
+        Refusal::Unregistered(device.certificate_id.clone())
+    );
 
     let active = pki.device("car", CertificateStatus::Active);
-    let ca_id = pki.registry.read().unwrap().cas().next().unwrap().certificate.id().clone();
+    let ca_id = pki
+        .registry
+        .read()
+        .unwrap()
+        .cas()
+        .next()
+        .unwrap()
+        .certificate
+        .id()
+        .clone();
     pki.registry
         .write()
         .unwrap()
@@ -171,7 +210,16 @@ fn an_unregistered_certificate_and_an_inactive_ca_are_refused() {
 #[test]
 fn auto_registration_records_the_certificate_pending_activation() {
     let pki = Pki::new();
-    let ca_id = pki.registry.read().unwrap().cas().next().unwrap().certificate.id().clone();
+    let ca_id = pki
+        .registry
+        .read()
+        .unwrap()
+        .cas()
+        .next()
+        .unwrap()
+        .certificate
+        .id()
+        .clone();
     pki.registry
         .write()
         .unwrap()
@@ -243,7 +291,10 @@ fn alpn_x_amzn_mqtt_ca_is_negotiated_and_routes_to_mqtt() {
     );
     assert!(hs.succeeded());
     assert_eq!(hs.server.alpn_protocol(), Some(ALPN_MQTT_CA));
-    assert_eq!(route_443(hs.server.alpn_protocol()), Port443Route::MqttWithCertificate);
+    assert_eq!(
+        route_443(hs.server.alpn_protocol()),
+        Port443Route::MqttWithCertificate
+    );
     assert_eq!(hs.server.server_name(), Some("abc123-ats.iot.test"));
 }
 
@@ -296,22 +347,36 @@ fn tls_1_2_clients_are_checked_the_same_way() {
         let base = pki.client_config(Some(device), &[], NOW);
         let mut roots = rustls::RootCertStore::empty();
         roots
-            .add(rustls::pki_types::CertificateDer::from(pki.ca.certificate_der().to_vec()))
+            .add(rustls::pki_types::CertificateDer::from(
+                pki.ca.certificate_der().to_vec(),
+            ))
             .unwrap();
         let mut config = rustls::ClientConfig::builder_with_provider(common::provider())
             .with_protocol_versions(&[&rustls::version::TLS12])
             .unwrap()
             .with_root_certificates(roots)
             .with_client_auth_cert(
-                vec![rustls::pki_types::CertificateDer::from(device.certificate_der.clone())],
-                rustls::pki_types::pem::PemObject::from_pem_slice(device.private_key_pem.as_bytes()).unwrap(),
+                vec![rustls::pki_types::CertificateDer::from(
+                    device.certificate_der.clone(),
+                )],
+                rustls::pki_types::pem::PemObject::from_pem_slice(
+                    device.private_key_pem.as_bytes(),
+                )
+                .unwrap(),
             )
             .unwrap();
         config.time_provider = base.time_provider.clone();
-        let mut hs = handshake(config, pki.server_config(pki.verifier(true), &[], NOW), "localhost");
+        let mut hs = handshake(
+            config,
+            pki.server_config(pki.verifier(true), &[], NOW),
+            "localhost",
+        );
         assert_eq!(hs.succeeded(), ok);
         if ok {
-            assert_eq!(hs.server.protocol_version(), Some(rustls::ProtocolVersion::TLSv1_2));
+            assert_eq!(
+                hs.server.protocol_version(),
+                Some(rustls::ProtocolVersion::TLSv1_2)
+            );
         }
     }
     let refusals = pki.refusals();

@@ -38,7 +38,12 @@ impl DecisionCache {
         self.map.is_empty()
     }
 
-    fn get_or_insert(&mut self, action: Action, resource: String, decide: impl FnOnce(&str) -> Decision) -> Decision {
+    fn get_or_insert(
+        &mut self,
+        action: Action,
+        resource: String,
+        decide: impl FnOnce(&str) -> Decision,
+    ) -> Decision {
         if let Some(hit) = self.map.get(&(action, resource.clone())) {
             return hit.clone();
         }

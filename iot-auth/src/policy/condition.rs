@@ -74,8 +74,12 @@ impl Operator {
                 actual.eq_ignore_ascii_case(&expected.expand_text(ctx))
             }
             StringLike | StringNotLike => expected.matches(actual, ctx, false),
-            NumericEquals | NumericNotEquals | NumericLessThan | NumericLessThanEquals
-            | NumericGreaterThan | NumericGreaterThanEquals => {
+            NumericEquals
+            | NumericNotEquals
+            | NumericLessThan
+            | NumericLessThanEquals
+            | NumericGreaterThan
+            | NumericGreaterThanEquals => {
                 let (Ok(a), Ok(b)) = (
                     actual.trim().parse::<f64>(),
                     expected.expand_text(ctx).trim().parse::<f64>(),

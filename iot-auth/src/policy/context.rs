@@ -186,15 +186,12 @@ impl Variable {
             Variable::ClientId => one(ctx.client_id.as_deref()),
             Variable::SourceIp => one(ctx.source_ip.as_deref()),
             Variable::ThingName => one(ctx.thing.as_ref().map(|t| t.name.as_str())),
-            Variable::ThingTypeName => {
-                one(ctx.thing.as_ref().and_then(|t| t.type_name.as_deref()))
-            }
-            Variable::ThingAttribute(key) => one(
-                ctx.thing
-                    .as_ref()
-                    .and_then(|t| t.attributes.get(key))
-                    .map(String::as_str),
-            ),
+            Variable::ThingTypeName => one(ctx.thing.as_ref().and_then(|t| t.type_name.as_deref())),
+            Variable::ThingAttribute(key) => one(ctx
+                .thing
+                .as_ref()
+                .and_then(|t| t.attributes.get(key))
+                .map(String::as_str)),
             Variable::ThingIsAttached => ctx
                 .client_id
                 .as_ref()
@@ -225,12 +222,8 @@ impl Variable {
                 };
                 pick(names.by_policy_name(kind)?, *index)
             }
-            Variable::CertSerialNumber => {
-                one(ctx.certificate.as_ref().map(|c| c.serial_number()))
-            }
-            Variable::CertAvailableKeys => {
-                ctx.certificate.as_ref().map(|c| available_keys(c))
-            }
+            Variable::CertSerialNumber => one(ctx.certificate.as_ref().map(|c| c.serial_number())),
+            Variable::CertAvailableKeys => ctx.certificate.as_ref().map(|c| available_keys(c)),
             Variable::ConnectAttributes => Some(ctx.connect_attributes.clone()),
             Variable::LastWillTopic => one(ctx.last_will_topic.as_deref()),
             Variable::Unknown => None,

@@ -39,8 +39,7 @@ pub(crate) fn parse_document(json: &str) -> Result<Vec<Statement>, PolicyError> 
     if chars > MAX_POLICY_CHARS {
         return Err(PolicyError::TooLong { chars });
     }
-    let value: Value =
-        serde_json::from_str(json).map_err(|e| PolicyError::Json(e.to_string()))?;
+    let value: Value = serde_json::from_str(json).map_err(|e| PolicyError::Json(e.to_string()))?;
     let Value::Object(doc) = value else {
         return Err(PolicyError::invalid("document", "must be a JSON object"));
     };
@@ -52,10 +51,7 @@ pub(crate) fn parse_document(json: &str) -> Result<Vec<Statement>, PolicyError> 
     match doc.get("Version") {
         Some(Value::String(v)) if v == "2012-10-17" || v == "2008-10-17" => {}
         Some(_) => {
-            return Err(PolicyError::invalid(
-                "Version",
-                "must be \"2012-10-17\"",
-            ));
+            return Err(PolicyError::invalid("Version", "must be \"2012-10-17\""));
         }
         None => return Err(PolicyError::invalid("Version", "is missing")),
     }
@@ -104,7 +100,12 @@ fn parse_statement(value: &Value, path: &str) -> Result<Statement, PolicyError> 
                 "must be \"Allow\" or \"Deny\"",
             ));
         }
-        None => return Err(PolicyError::invalid(&format!("{path}.Effect"), "is missing")),
+        None => {
+            return Err(PolicyError::invalid(
+                &format!("{path}.Effect"),
+                "is missing",
+            ));
+        }
     };
     let actions = pattern_list(st, path, "Action", "NotAction", false)?;
     for pattern in &actions.patterns {

@@ -48,7 +48,9 @@ pub enum PolicyError {
     #[error("the policy document is not valid JSON: {0}")]
     Json(String),
     /// Longer than [`MAX_POLICY_CHARS`] characters without whitespace.
-    #[error("the policy document has {chars} characters without whitespace; at most 2048 are allowed")]
+    #[error(
+        "the policy document has {chars} characters without whitespace; at most 2048 are allowed"
+    )]
     TooLong {
         /// Characters counted.
         chars: usize,

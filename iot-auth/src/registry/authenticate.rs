@@ -85,18 +85,23 @@ impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Refusal::Malformed(e) => write!(f, "malformed client certificate: {e}"),
-            Refusal::UnknownCa => f.write_str("client certificate is not signed by a registered CA"),
+            Refusal::UnknownCa => {
+                f.write_str("client certificate is not signed by a registered CA")
+            }
             Refusal::CaInactive(id) => write!(f, "the CA certificate {id} is INACTIVE"),
             Refusal::Expired { not_after, now } => {
-                write!(f, "client certificate expired (notAfter {not_after}, now {now})")
+                write!(
+                    f,
+                    "client certificate expired (notAfter {not_after}, now {now})"
+                )
             }
             Refusal::NotYetValid { not_before, now } => write!(
                 f,
                 "client certificate not yet valid (notBefore {not_before}, now {now})"
             ),
-            Refusal::WrongKeyUsage => {
-                f.write_str("client certificate's key usage does not allow TLS client authentication")
-            }
+            Refusal::WrongKeyUsage => f.write_str(
+                "client certificate's key usage does not allow TLS client authentication",
+            ),
             Refusal::InvalidChain(e) => write!(f, "client certificate chain is invalid: {e}"),
             Refusal::Unregistered(id) => write!(f, "certificate {id} is not registered"),
             Refusal::AutoRegistered {
@@ -193,7 +198,10 @@ impl CertificateRegistry {
         let record = self.certificates.get(&id)?;
         let ca_id = record.ca_id.clone()?;
         let usable = record.status == CertificateStatus::Active
-            && self.cas.get(&ca_id).is_some_and(|ca| ca.status == CaStatus::Active);
+            && self
+                .cas
+                .get(&ca_id)
+                .is_some_and(|ca| ca.status == CaStatus::Active);
         usable.then(|| CertificateIdentity {
             certificate: Arc::new(record.certificate.clone()),
             ca_id,
@@ -232,8 +240,10 @@ impl CertificateRegistry {
         let trust: Vec<_> = anchors.iter().map(|(_, a)| a.clone()).collect();
         let der = CertificateDer::from(end_entity);
         let cert = EndEntityCert::try_from(&der).map_err(|e| Refusal::Malformed(e.to_string()))?;
-        let chain: Vec<CertificateDer<'_>> =
-            intermediates.iter().map(|d| CertificateDer::from(*d)).collect();
+        let chain: Vec<CertificateDer<'_>> = intermediates
+            .iter()
+            .map(|d| CertificateDer::from(*d))
+            .collect();
         let secs = u64::try_from(now).unwrap_or(0);
         let path = cert
             .verify_for_usage(

@@ -105,7 +105,9 @@ impl CertificateRegistry {
         }
         for cert in list("certificates")? {
             let der = first_pem_certificate(&text(&cert, "certificatePem")?)?;
-            let status = text(&cert, "status")?.parse().map_err(|e: String| bad(&e))?;
+            let status = text(&cert, "status")?
+                .parse()
+                .map_err(|e: String| bad(&e))?;
             registry.register_certificate_der(&der, status)?;
         }
         for thing in list("things")? {
@@ -121,10 +123,17 @@ impl CertificateRegistry {
                 .get("thingTypeName")
                 .and_then(Value::as_str)
                 .map(str::to_owned);
-            registry.create_thing(&text(&thing, "thingName")?, type_name.as_deref(), attributes)?;
+            registry.create_thing(
+                &text(&thing, "thingName")?,
+                type_name.as_deref(),
+                attributes,
+            )?;
         }
         for policy in list("policies")? {
-            registry.create_policy(&text(&policy, "policyName")?, &text(&policy, "policyDocument")?)?;
+            registry.create_policy(
+                &text(&policy, "policyName")?,
+                &text(&policy, "policyDocument")?,
+            )?;
         }
         for (key, target) in [
             ("thingPrincipals", &mut registry.thing_attachments),

@@ -159,7 +159,11 @@ impl CertificateRegistry {
     }
 
     /// Sets a CA's status.
-    pub fn set_ca_status(&mut self, id: &CertificateId, status: CaStatus) -> Result<(), RegistryError> {
+    pub fn set_ca_status(
+        &mut self,
+        id: &CertificateId,
+        status: CaStatus,
+    ) -> Result<(), RegistryError> {
         let ca = self
             .cas
             .get_mut(id)
@@ -205,7 +209,11 @@ impl CertificateRegistry {
                 "the CA certificate is ACTIVE".to_owned(),
             ));
         }
-        if self.certificates.values().any(|c| c.ca_id.as_ref() == Some(id)) {
+        if self
+            .certificates
+            .values()
+            .any(|c| c.ca_id.as_ref() == Some(id))
+        {
             return Err(RegistryError::DeleteConflict(
                 "device certificates signed by this CA are registered".to_owned(),
             ));
@@ -308,8 +316,14 @@ impl CertificateRegistry {
             ));
         }
         let principal = id.as_str();
-        if self.thing_attachments.get(principal).is_some_and(|s| !s.is_empty())
-            || self.policy_attachments.get(principal).is_some_and(|s| !s.is_empty())
+        if self
+            .thing_attachments
+            .get(principal)
+            .is_some_and(|s| !s.is_empty())
+            || self
+                .policy_attachments
+                .get(principal)
+                .is_some_and(|s| !s.is_empty())
         {
             return Err(RegistryError::DeleteConflict(
                 "things or policies are still attached".to_owned(),
@@ -371,7 +385,11 @@ impl CertificateRegistry {
     }
 
     /// Attaches a principal to a thing (`attach-thing-principal`).
-    pub fn attach_thing_principal(&mut self, thing: &str, principal: &str) -> Result<(), RegistryError> {
+    pub fn attach_thing_principal(
+        &mut self,
+        thing: &str,
+        principal: &str,
+    ) -> Result<(), RegistryError> {
         if !self.things.contains_key(thing) {
             return Err(not_found("thing", thing));
         }
@@ -384,7 +402,11 @@ impl CertificateRegistry {
     }
 
     /// Detaches a principal from a thing.
-    pub fn detach_thing_principal(&mut self, thing: &str, principal: &str) -> Result<(), RegistryError> {
+    pub fn detach_thing_principal(
+        &mut self,
+        thing: &str,
+        principal: &str,
+    ) -> Result<(), RegistryError> {
         let removed = self
             .thing_attachments
             .get_mut(principal)
@@ -456,7 +478,11 @@ impl CertificateRegistry {
         if !self.policies.contains_key(name) {
             return Err(not_found("policy", name));
         }
-        if self.policy_attachments.values().any(|set| set.contains(name)) {
+        if self
+            .policy_attachments
+            .values()
+            .any(|set| set.contains(name))
+        {
             return Err(RegistryError::DeleteConflict(format!(
                 "policy {name} is attached to a principal"
             )));
@@ -472,7 +498,10 @@ impl CertificateRegistry {
         if !self.policies.contains_key(name) {
             return Err(not_found("policy", name));
         }
-        let set = self.policy_attachments.entry(principal.to_owned()).or_default();
+        let set = self
+            .policy_attachments
+            .entry(principal.to_owned())
+            .or_default();
         if !set.contains(name) && set.len() >= MAX_POLICIES_PER_PRINCIPAL {
             return Err(RegistryError::LimitExceeded(format!(
                 "a principal may have at most {MAX_POLICIES_PER_PRINCIPAL} policies"
@@ -539,9 +568,9 @@ impl CertificateRegistry {
 fn validate_name(kind: &'static str, name: &str) -> Result<(), RegistryError> {
     let ok = !name.is_empty()
         && name.len() <= 128
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '_' | '-' | '+' | '=' | ',' | '.' | '@'));
+        && name.chars().all(|c| {
+            c.is_ascii_alphanumeric() || matches!(c, ':' | '_' | '-' | '+' | '=' | ',' | '.' | '@')
+        });
     if ok {
         Ok(())
     } else {

@@ -133,9 +133,10 @@ impl DistinguishedName {
         let mut values: BTreeMap<DnAttribute, Vec<String>> = BTreeMap::new();
         for rdn in name.0.iter() {
             for atv in rdn.0.iter() {
-                if let (Some(attribute), Some(text)) =
-                    (DnAttribute::from_oid(&atv.oid), directory_string(&atv.value))
-                {
+                if let (Some(attribute), Some(text)) = (
+                    DnAttribute::from_oid(&atv.oid),
+                    directory_string(&atv.value),
+                ) {
                     values.entry(attribute).or_default().push(text);
                 }
             }

@@ -45,7 +45,9 @@ impl Pki {
             .issue_server(&["localhost".into(), "*.iot.test".into()], NOW)
             .unwrap();
         let mut registry = CertificateRegistry::new();
-        registry.register_ca_pem(&ca.certificate_pem(), false).unwrap();
+        registry
+            .register_ca_pem(&ca.certificate_pem(), false)
+            .unwrap();
         Pki {
             ca,
             server,
@@ -80,8 +82,18 @@ impl Pki {
         })))
     }
 
-    pub fn server_config(&self, verifier: Arc<RegistryClientVerifier>, alpn: &[&[u8]], now: i64) -> Arc<rustls::ServerConfig> {
-        let key = certified_key(&self.server.certificate_pem, &self.server.private_key_pem, &provider()).unwrap();
+    pub fn server_config(
+        &self,
+        verifier: Arc<RegistryClientVerifier>,
+        alpn: &[&[u8]],
+        now: i64,
+    ) -> Arc<rustls::ServerConfig> {
+        let key = certified_key(
+            &self.server.certificate_pem,
+            &self.server.private_key_pem,
+            &provider(),
+        )
+        .unwrap();
         let resolver = Arc::new(SniResolver::new(
             key,
             vec!["localhost".into(), "*.iot.test".into()],
@@ -92,7 +104,12 @@ impl Pki {
         Arc::new(config)
     }
 
-    pub fn client_config(&self, device: Option<&IssuedCertificate>, alpn: &[&[u8]], now: i64) -> ClientConfig {
+    pub fn client_config(
+        &self,
+        device: Option<&IssuedCertificate>,
+        alpn: &[&[u8]],
+        now: i64,
+    ) -> ClientConfig {
         let mut roots = rustls::RootCertStore::empty();
         roots
             .add(CertificateDer::from(self.ca.certificate_der().to_vec()))
@@ -187,7 +204,10 @@ pub fn handshake(
 impl Handshake {
     /// Whether both sides completed and the server received the client's first bytes.
     pub fn succeeded(&mut self) -> bool {
-        if self.server_error.is_some() || self.client_error.is_some() || self.server.is_handshaking() {
+        if self.server_error.is_some()
+            || self.client_error.is_some()
+            || self.server.is_handshaking()
+        {
             return false;
         }
         let mut got = [0u8; 5];
