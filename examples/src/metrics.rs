@@ -1,0 +1,201 @@
+//! The Prometheus text endpoint (`GET /metrics` on a loopback address): connections, messages and
+//! bytes in and out, drops, authorization failures, TLS refusals by reason, shadow requests.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+use crate::engine::{EngineHandle, EngineState};
+
+/// TLS handshake refusals counted by reason code.
+pub type RefusalCounts = Arc<Mutex<BTreeMap<&'static str, u64>>>;
+
+/// Renders the metrics text.
+pub fn render(state: &dyn EngineState, refusals: &BTreeMap<&'static str, u64>) -> String {
+    let s = state.stats();
+    let mut out = String::new();
+    let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+        );
+    };
+    metric(
+        "aws_iot_connections",
+        "gauge",
+        "Open MQTT connections.",
+        state.connections() as u64,
+    );
+    metric(
+        "aws_iot_sessions",
+        "gauge",
+        "Live and persistent sessions.",
+        state.sessions() as u64,
+    );
+    metric(
+        "aws_iot_retained_messages",
+        "gauge",
+        "Retained messages.",
+        state.retained() as u64,
+    );
+    metric(
+        "aws_iot_connects_accepted_total",
+        "counter",
+        "CONNECTs accepted.",
+        s.connects_accepted,
+    );
+    metric(
+        "aws_iot_connects_refused_total",
+        "counter",
+        "CONNECTs refused.",
+        s.connects_refused,
+    );
+    metric(
+        "aws_iot_disconnects_total",
+        "counter",
+        "Connections ended.",
+        s.disconnects,
+    );
+    metric(
+        "aws_iot_messages_received_total",
+        "counter",
+        "PUBLISH packets received.",
+        s.publishes_received,
+    );
+    metric(
+        "aws_iot_messages_sent_total",
+        "counter",
+        "PUBLISH packets sent.",
+        s.publishes_sent,
+    );
+    metric(
+        "aws_iot_payload_bytes_received_total",
+        "counter",
+        "Payload bytes received.",
+        s.payload_bytes_received,
+    );
+    metric(
+        "aws_iot_payload_bytes_sent_total",
+        "counter",
+        "Payload bytes sent.",
+        s.payload_bytes_sent,
+    );
+    metric(
+        "aws_iot_dropped_queue_full_total",
+        "counter",
+        "Messages dropped: offline queue full.",
+        s.dropped_queue_full,
+    );
+    metric(
+        "aws_iot_dropped_qos0_evicted_total",
+        "counter",
+        "QoS 0 messages evicted from a full queue.",
+        s.dropped_qos0_evicted,
+    );
+    metric(
+        "aws_iot_dropped_rate_limited_total",
+        "counter",
+        "Messages dropped by the publish rate limit.",
+        s.dropped_rate_limited,
+    );
+    metric(
+        "aws_iot_dropped_expired_total",
+        "counter",
+        "Deliveries dropped unacknowledged after the retry period.",
+        s.dropped_expired,
+    );
+    metric(
+        "aws_iot_receive_denied_total",
+        "counter",
+        "Deliveries refused by iot:Receive.",
+        s.receive_denied,
+    );
+    metric(
+        "aws_iot_auth_failures_total",
+        "counter",
+        "Connect, publish and subscribe authorization failures.",
+        s.auth_failures,
+    );
+    metric(
+        "aws_iot_reserved_requests_total",
+        "counter",
+        "Requests to reserved-topic services.",
+        s.reserved_requests,
+    );
+    metric(
+        "aws_iot_sessions_expired_total",
+        "counter",
+        "Persistent sessions expired.",
+        s.sessions_expired,
+    );
+    for (name, value) in state.counters() {
+        metric(
+            &format!("aws_iot_{name}_total"),
+            "counter",
+            &format!("{name}."),
+            value,
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP aws_iot_tls_refusals_total TLS handshakes refused by the certificate registry.\n# TYPE aws_iot_tls_refusals_total counter"
+    );
+    for (reason, count) in refusals {
+        let _ = writeln!(
+            out,
+            "aws_iot_tls_refusals_total{{reason=\"{reason}\"}} {count}"
+        );
+    }
+    out
+}
+
+/// Serves `GET /metrics` until the listener task is dropped.
+pub async fn serve(listener: TcpListener, engine: EngineHandle, refusals: RefusalCounts) {
+    loop {
+        let Ok((mut stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let engine = engine.clone();
+        let refusals = refusals.clone();
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 2048];
+            let mut len = 0;
+            while !buf
+                .get(..len)
+                .unwrap_or_default()
+                .windows(4)
+                .any(|w| w == b"\r\n\r\n")
+            {
+                match stream.read(buf.get_mut(len..).unwrap_or_default()).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => len += n,
+                }
+                if len == buf.len() {
+                    return;
+                }
+            }
+            let head = String::from_utf8_lossy(buf.get(..len).unwrap_or_default()).to_string();
+            let response = if head.starts_with("GET /metrics ") {
+                let counts = refusals
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clone();
+                match engine.query(move |state| render(state, &counts)).await {
+                    Some(body) => format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    ),
+                    None => "HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".to_owned(),
+                }
+            } else {
+                "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                    .to_owned()
+            };
+            let _ = stream.write_all(response.as_bytes()).await;
+            let _ = stream.shutdown().await;
+        });
+    }
+}

@@ -1,0 +1,413 @@
+//! The durable store: one redb database under the data directory holding the certificate registry,
+//! shadows, retained messages and persistent sessions with their queued messages.
+//!
+//! Writes are batched: the broker records changes through [`BrokerPersistence`] and
+//! [`DurableShadows`] into one pending batch, and the engine commits it (one fsync) before it
+//! writes the packets that acknowledge those changes.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::path::Path;
+use std::rc::Rc;
+
+use bytes::Bytes;
+use iot_broker_core::codec::{QoS, Utf8Bytes};
+use iot_broker_core::message::Message;
+use iot_broker_core::persist::{Persistence, Restored, RestoredSession, SessionRecord};
+use iot_shadow::{ShadowKey, ShadowStore, StoredShadow};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+const RETAINED: TableDefinition<&str, &[u8]> = TableDefinition::new("retained");
+const SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("sessions");
+/// Key: client id, 0x00, sequence number (8 bytes big-endian).
+const MESSAGES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("messages");
+/// Key: thing, 0x00, shadow name ("" for the classic shadow). Value: the stored shadow JSON.
+const SHADOWS: TableDefinition<&str, &[u8]> = TableDefinition::new("shadows");
+
+const REGISTRY_KEY: &str = "registry";
+
+/// Why the store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// redb refused.
+    #[error("store: {0}")]
+    Redb(String),
+    /// A stored record does not decode.
+    #[error("store: corrupt record in {0}")]
+    Corrupt(&'static str),
+}
+
+fn redb_err(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Redb(e.to_string())
+}
+
+#[derive(Debug)]
+enum Op {
+    PutRetained(String, Vec<u8>),
+    DeleteRetained(String),
+    PutSession(String, Vec<u8>),
+    DeleteSession(String),
+    PutMessage(Vec<u8>, Vec<u8>),
+    DeleteMessage(Vec<u8>),
+    PutShadow(String, Vec<u8>),
+    DeleteShadow(String),
+    PutMeta(String, Vec<u8>),
+}
+
+/// The database and the batch of changes not yet committed.
+pub struct Store {
+    db: Database,
+    pending: Vec<Op>,
+    shadows: BTreeMap<String, StoredShadow>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("pending", &self.pending.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A store shared by the broker's persistence and the shadow service on the engine thread.
+pub type SharedStore = Rc<RefCell<Store>>;
+
+fn message_key(client_id: &str, seq: u64) -> Vec<u8> {
+    let mut key = Vec::with_capacity(client_id.len() + 9);
+    key.extend_from_slice(client_id.as_bytes());
+    key.push(0);
+    key.extend_from_slice(&seq.to_be_bytes());
+    key
+}
+
+fn shadow_key(key: &ShadowKey) -> String {
+    format!("{}\0{}", key.thing, key.shadow.as_deref().unwrap_or(""))
+}
+
+/// `[qos][retain][topic len u16][topic][payload]`.
+fn encode_message(message: &Message) -> Vec<u8> {
+    let topic = message.topic.as_str().as_bytes();
+    let mut out = Vec::with_capacity(4 + topic.len() + message.payload.len());
+    out.push(message.qos as u8);
+    out.push(u8::from(message.retain));
+    out.extend_from_slice(&u16::try_from(topic.len()).unwrap_or(u16::MAX).to_be_bytes());
+    out.extend_from_slice(topic);
+    out.extend_from_slice(&message.payload);
+    out
+}
+
+fn decode_message(bytes: &[u8]) -> Option<Message> {
+    let (&qos, rest) = bytes.split_first()?;
+    let (&retain, rest) = rest.split_first()?;
+    let len = usize::from(u16::from_be_bytes([*rest.first()?, *rest.get(1)?]));
+    let topic = std::str::from_utf8(rest.get(2..2 + len)?).ok()?;
+    let payload = rest.get(2 + len..)?;
+    let qos = match qos {
+        0 => QoS::AtMostOnce,
+        1 => QoS::AtLeastOnce,
+        2 => QoS::ExactlyOnce,
+        _ => return None,
+    };
+    Some(Message {
+        topic: Utf8Bytes::from(topic),
+        payload: Bytes::copy_from_slice(payload),
+        qos,
+        retain: retain == 1,
+    })
+}
+
+fn encode_session(record: &SessionRecord) -> Vec<u8> {
+    let subs: Vec<serde_json::Value> = record
+        .subscriptions
+        .iter()
+        .map(|(f, q)| serde_json::json!([f, *q as u8]))
+        .collect();
+    serde_json::json!({"subscriptions": subs, "disconnectedAt": record.disconnected_at_ms})
+        .to_string()
+        .into_bytes()
+}
+
+fn decode_session(bytes: &[u8]) -> Option<SessionRecord> {
+    let v: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    let subscriptions = v
+        .get("subscriptions")?
+        .as_array()?
+        .iter()
+        .map(|pair| {
+            let filter = pair.get(0)?.as_str()?.to_owned();
+            let qos = match pair.get(1)?.as_u64()? {
+                0 => QoS::AtMostOnce,
+                1 => QoS::AtLeastOnce,
+                _ => QoS::ExactlyOnce,
+            };
+            Some((filter, qos))
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some(SessionRecord {
+        subscriptions,
+        disconnected_at_ms: v.get("disconnectedAt").and_then(serde_json::Value::as_u64),
+    })
+}
+
+impl Store {
+    /// Opens (or creates) the database at `path` and loads the shadows into memory.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let db = Database::create(path).map_err(redb_err)?;
+        {
+            let txn = db.begin_write().map_err(redb_err)?;
+            for t in [META, RETAINED, SESSIONS, SHADOWS] {
+                txn.open_table(t).map_err(redb_err)?;
+            }
+            txn.open_table(MESSAGES).map_err(redb_err)?;
+            txn.commit().map_err(redb_err)?;
+        }
+        let mut shadows = BTreeMap::new();
+        {
+            let txn = db.begin_read().map_err(redb_err)?;
+            let table = txn.open_table(SHADOWS).map_err(redb_err)?;
+            for entry in table.iter().map_err(redb_err)? {
+                let (k, v) = entry.map_err(redb_err)?;
+                let text =
+                    std::str::from_utf8(v.value()).map_err(|_| StoreError::Corrupt("shadows"))?;
+                let shadow = StoredShadow::from_json(text).ok_or(StoreError::Corrupt("shadows"))?;
+                shadows.insert(k.value().to_owned(), shadow);
+            }
+        }
+        Ok(Store {
+            db,
+            pending: Vec::new(),
+            shadows,
+        })
+    }
+
+    /// Wraps the store for sharing on the engine thread.
+    pub fn shared(self) -> SharedStore {
+        Rc::new(RefCell::new(self))
+    }
+
+    /// Whether changes wait for [`commit`](Self::commit).
+    pub fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// Writes every pending change in one durable transaction.
+    pub fn commit(&mut self) -> Result<(), StoreError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let txn = self.db.begin_write().map_err(redb_err)?;
+        {
+            let mut meta = txn.open_table(META).map_err(redb_err)?;
+            let mut retained = txn.open_table(RETAINED).map_err(redb_err)?;
+            let mut sessions = txn.open_table(SESSIONS).map_err(redb_err)?;
+            let mut messages = txn.open_table(MESSAGES).map_err(redb_err)?;
+            let mut shadows = txn.open_table(SHADOWS).map_err(redb_err)?;
+            for op in self.pending.drain(..) {
+                match op {
+                    Op::PutRetained(k, v) => retained.insert(k.as_str(), v.as_slice()).map(|_| ()),
+                    Op::DeleteRetained(k) => retained.remove(k.as_str()).map(|_| ()),
+                    Op::PutSession(k, v) => sessions.insert(k.as_str(), v.as_slice()).map(|_| ()),
+                    Op::DeleteSession(k) => sessions.remove(k.as_str()).map(|_| ()),
+                    Op::PutMessage(k, v) => messages.insert(k.as_slice(), v.as_slice()).map(|_| ()),
+                    Op::DeleteMessage(k) => messages.remove(k.as_slice()).map(|_| ()),
+                    Op::PutShadow(k, v) => shadows.insert(k.as_str(), v.as_slice()).map(|_| ()),
+                    Op::DeleteShadow(k) => shadows.remove(k.as_str()).map(|_| ()),
+                    Op::PutMeta(k, v) => meta.insert(k.as_str(), v.as_slice()).map(|_| ()),
+                }
+                .map_err(redb_err)?;
+            }
+        }
+        txn.commit().map_err(redb_err)
+    }
+
+    /// The saved certificate registry JSON, if any.
+    pub fn registry_json(&self) -> Result<Option<serde_json::Value>, StoreError> {
+        let txn = self.db.begin_read().map_err(redb_err)?;
+        let table = txn.open_table(META).map_err(redb_err)?;
+        let Some(value) = table.get(REGISTRY_KEY).map_err(redb_err)? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(value.value())
+            .map(Some)
+            .map_err(|_| StoreError::Corrupt("registry"))
+    }
+
+    /// Records the registry JSON (committed with the next batch).
+    pub fn put_registry_json(&mut self, value: &serde_json::Value) {
+        self.pending.push(Op::PutMeta(
+            REGISTRY_KEY.to_owned(),
+            value.to_string().into_bytes(),
+        ));
+    }
+
+    /// Everything the broker restores at start-up.
+    pub fn load_broker_state(&self) -> Result<Restored, StoreError> {
+        let txn = self.db.begin_read().map_err(redb_err)?;
+        let mut restored = Restored::default();
+        let table = txn.open_table(RETAINED).map_err(redb_err)?;
+        for entry in table.iter().map_err(redb_err)? {
+            let (_, v) = entry.map_err(redb_err)?;
+            restored
+                .retained
+                .push(decode_message(v.value()).ok_or(StoreError::Corrupt("retained"))?);
+        }
+        let table = txn.open_table(SESSIONS).map_err(redb_err)?;
+        for entry in table.iter().map_err(redb_err)? {
+            let (k, v) = entry.map_err(redb_err)?;
+            let record = decode_session(v.value()).ok_or(StoreError::Corrupt("sessions"))?;
+            restored.sessions.insert(
+                k.value().to_owned(),
+                RestoredSession {
+                    record,
+                    messages: BTreeMap::new(),
+                },
+            );
+        }
+        let table = txn.open_table(MESSAGES).map_err(redb_err)?;
+        for entry in table.iter().map_err(redb_err)? {
+            let (k, v) = entry.map_err(redb_err)?;
+            let key = k.value();
+            let split = key
+                .len()
+                .checked_sub(9)
+                .ok_or(StoreError::Corrupt("messages"))?;
+            let client = std::str::from_utf8(key.get(..split).unwrap_or_default())
+                .map_err(|_| StoreError::Corrupt("messages"))?;
+            let seq_bytes: [u8; 8] = key
+                .get(split + 1..)
+                .and_then(|s| s.try_into().ok())
+                .ok_or(StoreError::Corrupt("messages"))?;
+            let message = decode_message(v.value()).ok_or(StoreError::Corrupt("messages"))?;
+            if let Some(session) = restored.sessions.get_mut(client) {
+                session
+                    .messages
+                    .insert(u64::from_be_bytes(seq_bytes), message);
+            }
+        }
+        Ok(restored)
+    }
+}
+
+/// The broker's [`Persistence`], recording into the shared store's batch.
+#[derive(Debug, Clone)]
+pub struct BrokerPersistence {
+    store: SharedStore,
+    restored: Option<Restored>,
+}
+
+impl BrokerPersistence {
+    /// Persistence over `store`, handing the broker `restored` at build time.
+    pub fn new(store: SharedStore, restored: Restored) -> Self {
+        BrokerPersistence {
+            store,
+            restored: Some(restored),
+        }
+    }
+
+    fn push(&self, op: Op) {
+        self.store.borrow_mut().pending.push(op);
+    }
+}
+
+impl Persistence for BrokerPersistence {
+    fn load(&mut self) -> Restored {
+        self.restored.take().unwrap_or_default()
+    }
+
+    fn put_retained(&mut self, message: &Message) {
+        self.push(Op::PutRetained(
+            message.topic.as_str().to_owned(),
+            encode_message(message),
+        ));
+    }
+
+    fn delete_retained(&mut self, topic: &str) {
+        self.push(Op::DeleteRetained(topic.to_owned()));
+    }
+
+    fn put_session(&mut self, client_id: &str, record: &SessionRecord) {
+        self.push(Op::PutSession(client_id.to_owned(), encode_session(record)));
+    }
+
+    fn delete_session(&mut self, client_id: &str) {
+        self.push(Op::DeleteSession(client_id.to_owned()));
+        // Its messages were deleted one by one before, by the broker.
+    }
+
+    fn put_message(&mut self, client_id: &str, seq: u64, message: &Message) {
+        self.push(Op::PutMessage(
+            message_key(client_id, seq),
+            encode_message(message),
+        ));
+    }
+
+    fn delete_message(&mut self, client_id: &str, seq: u64) {
+        self.push(Op::DeleteMessage(message_key(client_id, seq)));
+    }
+}
+
+/// The shadow service's [`ShadowStore`]: reads from memory, writes into the shared batch.
+#[derive(Debug, Clone)]
+pub struct DurableShadows {
+    store: SharedStore,
+}
+
+impl DurableShadows {
+    /// Shadows over `store`.
+    pub fn new(store: SharedStore) -> Self {
+        DurableShadows { store }
+    }
+}
+
+impl ShadowStore for DurableShadows {
+    type Error = Infallible;
+
+    fn get(&self, key: &ShadowKey) -> Result<Option<StoredShadow>, Infallible> {
+        Ok(self.store.borrow().shadows.get(&shadow_key(key)).cloned())
+    }
+
+    fn put_if_version(
+        &mut self,
+        key: &ShadowKey,
+        expected_version: Option<u64>,
+        shadow: StoredShadow,
+    ) -> Result<bool, Infallible> {
+        let k = shadow_key(key);
+        let mut store = self.store.borrow_mut();
+        let current = store.shadows.get(&k).map(|s| s.version);
+        if current != expected_version {
+            return Ok(false);
+        }
+        store
+            .pending
+            .push(Op::PutShadow(k.clone(), shadow.to_json().into_bytes()));
+        store.shadows.insert(k, shadow);
+        Ok(true)
+    }
+
+    fn delete(&mut self, key: &ShadowKey) -> Result<(), Infallible> {
+        let k = shadow_key(key);
+        let mut store = self.store.borrow_mut();
+        store.shadows.remove(&k);
+        store.pending.push(Op::DeleteShadow(k));
+        Ok(())
+    }
+
+    fn list_named(&self, thing: &str) -> Result<Vec<String>, Infallible> {
+        let prefix = format!("{thing}\0");
+        Ok(self
+            .store
+            .borrow()
+            .shadows
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+            .filter_map(|(k, _)| {
+                k.get(prefix.len()..)
+                    .filter(|n| !n.is_empty())
+                    .map(str::to_owned)
+            })
+            .collect())
+    }
+}

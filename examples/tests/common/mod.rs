@@ -1,0 +1,188 @@
+//! Shared set-up for the broker's integration tests: a scratch data directory provisioned through
+//! the same API the CLI uses, configuration on run-time ports, and TLS clients.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use iot_auth::provision::create_keys_and_certificate;
+use iot_auth::registry::CertificateStatus;
+use iot_examples::config::BrokerConfig;
+use iot_examples::data_dir::DataDir;
+use rumqttc::{AsyncClient, EventLoop, MqttOptions, TlsConfiguration, Transport};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+pub const NOW: i64 = 0; // replaced by the clock: see `now()`
+
+pub fn now() -> i64 {
+    (iot_examples::engine::now_ms() / 1000) as i64
+}
+
+/// Lets a device connect as any client id and use any topic under `cars/` and its shadows.
+pub const CAR_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[
+  {"Effect":"Allow","Action":"iot:Connect","Resource":"arn:aws:iot:us-east-1:123456789012:client/*"},
+  {"Effect":"Allow","Action":["iot:Publish","iot:Receive","iot:RetainPublish"],"Resource":[
+     "arn:aws:iot:us-east-1:123456789012:topic/cars/*",
+     "arn:aws:iot:us-east-1:123456789012:topic/$aws/things/*"]},
+  {"Effect":"Allow","Action":"iot:Subscribe","Resource":[
+     "arn:aws:iot:us-east-1:123456789012:topicfilter/cars/*",
+     "arn:aws:iot:us-east-1:123456789012:topicfilter/$aws/things/*"]},
+  {"Effect":"Deny","Action":"iot:Publish","Resource":"arn:aws:iot:us-east-1:123456789012:topic/cars/forbidden"},
+  {"Effect":"Deny","Action":"iot:Subscribe","Resource":"arn:aws:iot:us-east-1:123456789012:topicfilter/cars/forbidden"}]}"#;
+
+/// A scratch directory removed when dropped.
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    pub fn new(label: &str) -> Scratch {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "aws-iot-rs-{label}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn config(data_dir: &Path) -> BrokerConfig {
+    let mut config = BrokerConfig::default();
+    config.data_dir = data_dir.to_owned();
+    config.listeners.mqtts_port = 0;
+    config.listeners.alpn_port = Some(0);
+    config.listeners.metrics = Some("127.0.0.1:0".parse().unwrap());
+    config
+}
+
+/// A device's credentials as files and PEM.
+#[derive(Clone)]
+pub struct Device {
+    pub id: String,
+    pub cert_pem: String,
+    pub key_pem: String,
+    pub ca_pem: String,
+    pub cert_path: PathBuf,
+    pub key_path: PathBuf,
+    pub ca_path: PathBuf,
+}
+
+/// Provisions `count` devices with `CAR_POLICY` (as the CLI would), with the broker stopped.
+pub fn provision(config: &BrokerConfig, count: usize) -> Vec<Device> {
+    let dir = DataDir::new(&config.data_dir);
+    let mut opened = dir.open(config, now()).unwrap();
+    let _ = opened.registry.create_policy("cars", CAR_POLICY);
+    let ca_pem = std::fs::read_to_string(dir.ca_cert()).unwrap();
+    std::fs::create_dir_all(dir.certs()).unwrap();
+    let devices = (0..count)
+        .map(|_| {
+            let issued =
+                create_keys_and_certificate(&mut opened.registry, &opened.ca, true, now()).unwrap();
+            let id = issued.certificate_id.to_string();
+            opened.registry.attach_policy("cars", &id).unwrap();
+            let cert_path = dir.certs().join(format!("{id}.cert.pem"));
+            let key_path = dir.certs().join(format!("{id}.private.key"));
+            std::fs::write(&cert_path, &issued.certificate_pem).unwrap();
+            std::fs::write(&key_path, &issued.private_key_pem).unwrap();
+            Device {
+                id,
+                cert_pem: issued.certificate_pem,
+                key_pem: issued.private_key_pem,
+                ca_pem: ca_pem.clone(),
+                cert_path,
+                key_path,
+                ca_path: dir.ca_cert(),
+            }
+        })
+        .collect();
+    opened.store.put_registry_json(&opened.registry.to_json());
+    opened.store.commit().unwrap();
+    devices
+}
+
+pub fn set_status(
+    running: &iot_examples::server::Running,
+    device: &Device,
+    status: CertificateStatus,
+) {
+    let id = iot_auth::x509::CertificateId::parse(&device.id).unwrap();
+    running
+        .registry
+        .write()
+        .unwrap()
+        .set_certificate_status(&id, status)
+        .unwrap();
+}
+
+pub fn client_tls(device: Option<&Device>, ca_pem: &str, alpn: &[&[u8]]) -> rustls::ClientConfig {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots);
+    let mut config = match device {
+        Some(d) => builder
+            .with_client_auth_cert(
+                vec![CertificateDer::from_pem_slice(d.cert_pem.as_bytes()).unwrap()],
+                PrivateKeyDer::from_pem_slice(d.key_pem.as_bytes()).unwrap(),
+            )
+            .unwrap(),
+        None => builder.with_no_client_auth(),
+    };
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    config
+}
+
+/// A rumqttc client over TLS to `localhost:port`.
+pub fn rumqttc(
+    device: &Device,
+    client_id: &str,
+    port: u16,
+    clean: bool,
+) -> (AsyncClient, EventLoop) {
+    let mut options = MqttOptions::new(client_id, "localhost", port);
+    options.set_keep_alive(Duration::from_secs(30));
+    options.set_clean_session(clean);
+    options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
+        Arc::new(client_tls(Some(device), &device.ca_pem, &[])),
+    )));
+    AsyncClient::new(options, 100)
+}
+
+/// Polls the event loop until `pick` returns something, or fails after 10 s.
+pub async fn wait_for<T>(
+    events: &mut EventLoop,
+    mut pick: impl FnMut(&rumqttc::Event) -> Option<T>,
+) -> Result<T, String> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let event = tokio::time::timeout_at(deadline, events.poll())
+            .await
+            .map_err(|_| "timed out".to_owned())?
+            .map_err(|e| e.to_string())?;
+        if let Some(found) = pick(&event) {
+            return Ok(found);
+        }
+    }
+}
+
+pub fn incoming_publish(event: &rumqttc::Event) -> Option<rumqttc::Publish> {
+    match event {
+        rumqttc::Event::Incoming(rumqttc::Packet::Publish(p)) => Some(p.clone()),
+        _ => None,
+    }
+}
