@@ -15,6 +15,7 @@
 pub const DEFAULT_MQTTS_PORT: u16 = 8883;
 
 pub mod authorizer;
+pub mod cli;
 pub mod config;
 pub mod data_dir;
 pub mod engine;

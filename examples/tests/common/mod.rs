@@ -186,3 +186,72 @@ pub fn incoming_publish(event: &rumqttc::Event) -> Option<rumqttc::Publish> {
         _ => None,
     }
 }
+
+/// The broker binary, built by cargo for the integration tests.
+pub fn broker_binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_aws-iot-broker"))
+}
+
+/// A broker running as its own process.
+pub struct BrokerProcess {
+    pub child: std::process::Child,
+    pub ready: serde_json::Value,
+}
+
+impl BrokerProcess {
+    /// Starts `broker --config {config_path}` and waits for its READY line.
+    pub fn start(config_path: &Path) -> BrokerProcess {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(broker_binary())
+            .arg("--config")
+            .arg(config_path)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let ready = loop {
+            let line = lines.next().expect("the broker printed READY").unwrap();
+            if let Some(json) = line.strip_prefix("READY ") {
+                break serde_json::from_str(json).unwrap();
+            }
+        };
+        BrokerProcess { child, ready }
+    }
+
+    pub fn mqtts_port(&self) -> u16 {
+        self.ready["mqtts"]
+            .as_str()
+            .unwrap()
+            .rsplit(':')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+
+    /// SIGKILL: no shutdown code runs.
+    pub fn kill_9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for BrokerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A configuration file on run-time ports for a broker process.
+pub fn write_config(dir: &Path) -> PathBuf {
+    let path = dir.join("broker.toml");
+    let text = format!(
+        "data_dir = {:?}\n[listeners]\nmqtts_port = 0\nalpn_port = 0\nmetrics = \"127.0.0.1:0\"\n",
+        dir.join("data")
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
