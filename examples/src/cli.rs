@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use crate::access_keys::AccessKeys;
 use crate::config::BrokerConfig;
 use crate::data_dir::{DataDir, Opened, write_file};
 use crate::engine::now_ms;
@@ -91,14 +92,33 @@ enum Command {
         #[arg(long)]
         policy_document: String,
     },
-    /// Attach a policy to a principal (certificate id or ARN).
+    /// Attach a policy to a principal: a certificate (id or ARN) or an IAM user ARN (from
+    /// create-access-key).
     AttachPolicy {
         /// The policy name.
         #[arg(long)]
         policy_name: String,
-        /// Certificate id or ARN.
+        /// Certificate id or ARN, or `arn:aws:iam::{account}:user/{name}`.
         #[arg(long)]
         target: String,
+    },
+    /// Create an access key for SigV4 clients (MQTT over WebSocket, HTTPS), as
+    /// `aws iam create-access-key` does. Attach policies to the printed principal.
+    CreateAccessKey {
+        /// The user the key belongs to; its ARN is the policy target.
+        #[arg(long)]
+        user_name: String,
+    },
+    /// List access keys (without their secrets).
+    ListAccessKeys,
+    /// Set an access key's status (Active or Inactive).
+    UpdateAccessKey {
+        /// The access key id.
+        #[arg(long)]
+        access_key_id: String,
+        /// Active or Inactive.
+        #[arg(long)]
+        status: String,
     },
     /// Print a thing's shadow document.
     GetThingShadow {
@@ -320,6 +340,45 @@ fn admin(config: &BrokerConfig, command: Command) -> Result<serde_json::Value, S
             registry
                 .attach_policy(&policy_name, &principal_id(&target))
                 .map_err(|e| e.to_string())?;
+            json!({})
+        }
+        Command::CreateAccessKey { user_name } => {
+            let mut keys = AccessKeys::load(&store, &config.account).map_err(|e| e.to_string())?;
+            let key = keys.create(&user_name, now as u64)?;
+            keys.save(&mut store);
+            json!({
+                "AccessKey": {
+                    "UserName": key.user_name,
+                    "AccessKeyId": key.access_key_id,
+                    "Status": "Active",
+                    "SecretAccessKey": key.secret_access_key,
+                },
+                "principal": keys.principal(&key),
+            })
+        }
+        Command::ListAccessKeys => {
+            let keys = AccessKeys::load(&store, &config.account).map_err(|e| e.to_string())?;
+            json!({
+                "AccessKeyMetadata": keys.iter().map(|k| json!({
+                    "UserName": k.user_name,
+                    "AccessKeyId": k.access_key_id,
+                    "Status": if k.active { "Active" } else { "Inactive" },
+                    "principal": keys.principal(k),
+                })).collect::<Vec<_>>()
+            })
+        }
+        Command::UpdateAccessKey {
+            access_key_id,
+            status,
+        } => {
+            let mut keys = AccessKeys::load(&store, &config.account).map_err(|e| e.to_string())?;
+            let active = match status.as_str() {
+                "Active" => true,
+                "Inactive" => false,
+                other => return Err(format!("status {other:?} is not Active or Inactive")),
+            };
+            keys.set_active(&access_key_id, active)?;
+            keys.save(&mut store);
             json!({})
         }
         Command::GetThingShadow {

@@ -66,8 +66,10 @@ pub enum Event {
         /// Answered after the commit.
         reply: oneshot::Sender<bool>,
     },
-    /// A question for the engine's state, answered on the engine thread.
-    Query(Box<dyn FnOnce(&mut dyn EngineState) + Send>),
+    /// A question for (or a change to) the engine's state, run on the engine thread; what it
+    /// returns is delivered after the turn's commit, so an answer never reports a change that a
+    /// crash could still lose.
+    Query(Ask),
     /// Stop: wills fire, persistent sessions stay, the store is committed.
     Shutdown(oneshot::Sender<()>),
 }
@@ -100,8 +102,18 @@ impl std::fmt::Debug for Event {
     }
 }
 
+/// Hands a query's answer over; run after the commit.
+pub type Deliver = Box<dyn FnOnce() + Send>;
+
+/// A query: runs on the engine thread, returns how to deliver its answer.
+pub type Ask = Box<dyn FnOnce(&mut dyn EngineState) -> Deliver + Send>;
+
 /// What a [`Event::Query`] can look at.
 pub trait EngineState {
+    /// The broker's reserved-topic service (downcast to the program's type, e.g. the shadows).
+    fn reserved(&mut self) -> &mut dyn std::any::Any;
+    /// Publishes a message as the server (the shadow REST API's notifications).
+    fn publish(&mut self, topic: TopicName, payload: Bytes, qos: QoS, retain: bool);
     /// Broker counters.
     fn stats(&self) -> Stats;
     /// Open connections.
@@ -155,7 +167,10 @@ impl EngineHandle {
     ) -> Option<T> {
         let (reply, rx) = oneshot::channel();
         let sent = self.send(Event::Query(Box::new(move |state| {
-            let _ = reply.send(ask(state));
+            let answer = ask(state);
+            Box::new(move || {
+                let _ = reply.send(answer);
+            })
         })));
         if !sent {
             return None;
@@ -185,7 +200,15 @@ struct State<'a, A: Authorizer, R: ReservedTopicService, P: Persistence> {
     counters: Vec<(&'static str, u64)>,
 }
 
-impl<A: Authorizer, R: ReservedTopicService, P: Persistence> EngineState for State<'_, A, R, P> {
+impl<A: Authorizer, R: ReservedTopicService + 'static, P: Persistence> EngineState
+    for State<'_, A, R, P>
+{
+    fn reserved(&mut self) -> &mut dyn std::any::Any {
+        self.broker.reserved_mut()
+    }
+    fn publish(&mut self, topic: TopicName, payload: Bytes, qos: QoS, retain: bool) {
+        self.broker.publish(topic, payload, qos, retain, now_ms());
+    }
     fn stats(&self) -> Stats {
         self.broker.stats()
     }
@@ -211,7 +234,7 @@ pub type Counters<A, R, P> = fn(&mut Broker<A, R, P>) -> Vec<(&'static str, u64)
 ///
 /// When `registry` is given, its JSON is saved with the next commit whenever it changed (say, a
 /// certificate auto-registered during a handshake).
-pub fn run<A: Authorizer, R: ReservedTopicService, P: Persistence>(
+pub fn run<A: Authorizer, R: ReservedTopicService + 'static, P: Persistence>(
     mut broker: Broker<A, R, P>,
     store: SharedStore,
     events: Receiver<Event>,
@@ -225,6 +248,7 @@ pub fn run<A: Authorizer, R: ReservedTopicService, P: Persistence>(
     });
     let mut outboxes: HashMap<ConnectionId, mpsc::UnboundedSender<ToConnection>> = HashMap::new();
     let mut publish_replies: Vec<(oneshot::Sender<bool>, bool)> = Vec::new();
+    let mut answers: Vec<Deliver> = Vec::new();
     let mut last_tick = Instant::now();
     let mut commits = 0u64;
     loop {
@@ -239,6 +263,7 @@ pub fn run<A: Authorizer, R: ReservedTopicService, P: Persistence>(
                     &store,
                     &mut outboxes,
                     &mut publish_replies,
+                    &mut answers,
                     &mut commits,
                 )?;
                 return Ok(());
@@ -287,7 +312,7 @@ pub fn run<A: Authorizer, R: ReservedTopicService, P: Persistence>(
                         counters: extra,
                     };
                     state.counters.push(("store_commits", commits));
-                    ask(&mut state);
+                    answers.push(ask(&mut state));
                 }
                 Event::Shutdown(reply) => {
                     broker.shutdown(now);
@@ -311,6 +336,7 @@ pub fn run<A: Authorizer, R: ReservedTopicService, P: Persistence>(
             &store,
             &mut outboxes,
             &mut publish_replies,
+            &mut answers,
             &mut commits,
         )?;
         if let Some(reply) = shutdown {
@@ -326,6 +352,7 @@ fn flush<A: Authorizer, R: ReservedTopicService, P: Persistence>(
     store: &SharedStore,
     outboxes: &mut HashMap<ConnectionId, mpsc::UnboundedSender<ToConnection>>,
     publish_replies: &mut Vec<(oneshot::Sender<bool>, bool)>,
+    answers: &mut Vec<Deliver>,
     commits: &mut u64,
 ) -> Result<(), crate::store::StoreError> {
     {
@@ -340,6 +367,9 @@ fn flush<A: Authorizer, R: ReservedTopicService, P: Persistence>(
     }
     for (reply, ok) in publish_replies.drain(..) {
         let _ = reply.send(ok);
+    }
+    for deliver in answers.drain(..) {
+        deliver();
     }
     while let Some(output) = broker.poll_output() {
         match output {

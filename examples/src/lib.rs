@@ -14,13 +14,16 @@
 /// The port AWS IoT Core serves MQTT over TLS on.
 pub const DEFAULT_MQTTS_PORT: u16 = 8883;
 
+pub mod access_keys;
 pub mod authorizer;
 pub mod cli;
 pub mod config;
 pub mod data_dir;
 pub mod engine;
+pub mod http_api;
 pub mod metrics;
 pub mod mqtt_connection;
 pub mod server;
 pub mod shadows;
 pub mod store;
+pub mod websocket;

@@ -10,8 +10,21 @@ use tokio::net::TcpListener;
 
 use crate::engine::{EngineHandle, EngineState};
 
-/// TLS handshake refusals counted by reason code.
+/// Authentication refusals counted by reason code: TLS handshakes refused by the registry under
+/// the registry's codes, SigV4 signatures refused under codes starting with [`SIGV4_PREFIX`].
 pub type RefusalCounts = Arc<Mutex<BTreeMap<&'static str, u64>>>;
+
+/// The prefix of SigV4 refusal reasons in [`RefusalCounts`].
+pub const SIGV4_PREFIX: &str = "sigv4_";
+
+/// Counts one refusal.
+pub fn count_refusal(refusals: &RefusalCounts, reason: &'static str) {
+    *refusals
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .entry(reason)
+        .or_default() += 1;
+}
 
 /// Renders the metrics text.
 pub fn render(state: &dyn EngineState, refusals: &BTreeMap<&'static str, u64>) -> String {
@@ -143,11 +156,26 @@ pub fn render(state: &dyn EngineState, refusals: &BTreeMap<&'static str, u64>) -
         out,
         "# HELP aws_iot_tls_refusals_total TLS handshakes refused by the certificate registry.\n# TYPE aws_iot_tls_refusals_total counter"
     );
-    for (reason, count) in refusals {
+    for (reason, count) in refusals
+        .iter()
+        .filter(|(r, _)| !r.starts_with(SIGV4_PREFIX))
+    {
         let _ = writeln!(
             out,
             "aws_iot_tls_refusals_total{{reason=\"{reason}\"}} {count}"
         );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP aws_iot_sigv4_refusals_total SigV4 signatures refused (HTTPS and MQTT over WebSocket).\n# TYPE aws_iot_sigv4_refusals_total counter"
+    );
+    for (reason, count) in refusals {
+        if let Some(reason) = reason.strip_prefix(SIGV4_PREFIX) {
+            let _ = writeln!(
+                out,
+                "aws_iot_sigv4_refusals_total{{reason=\"{reason}\"}} {count}"
+            );
+        }
     }
     out
 }

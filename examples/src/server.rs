@@ -2,13 +2,16 @@
 //! port), the optional plain loopback listener and the metrics endpoint.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use iot_auth::endpoint::{
-    ALPN_HTTP_1_1, ALPN_MQTT_CA, Port443Route, SniResolver, certified_key, route_443, server_config,
+    ALPN_HTTP_1_1, ALPN_HTTP_CA, ALPN_MQTT_CA, Port443Route, SniResolver, certified_key, route_443,
+    server_config,
 };
+use iot_auth::policy::ResourceArns;
 use iot_auth::registry::{CertificateRegistry, Refusal};
+use iot_auth::sigv4::Verifier;
 use iot_auth::verifier::RegistryClientVerifier;
 use iot_broker_core::Broker;
 use iot_broker_core::auth::TransportInfo;
@@ -17,10 +20,12 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
+use crate::access_keys::{AccessKeys, SharedAccessKeys};
 use crate::authorizer::{LOCAL_DEVELOPMENT_PRINCIPAL, PolicyAuthorizer};
 use crate::config::BrokerConfig;
 use crate::data_dir::{DataDir, SetupError};
 use crate::engine::{self, EngineHandle, now_ms};
+use crate::http_api::HttpContext;
 use crate::metrics::{self, RefusalCounts};
 use crate::shadows::CloudServices;
 use crate::store::{BrokerPersistence, DurableShadows};
@@ -66,25 +71,20 @@ pub struct Running {
     /// The registry the TLS verifier enforces.
     pub registry: Arc<RwLock<CertificateRegistry>>,
     listeners: Vec<JoinHandle<()>>,
-    engine_thread: Option<std::thread::JoinHandle<Result<(), crate::store::StoreError>>>,
+    engine_thread: Option<EngineThread>,
 }
 
 struct Init {
     registry: Arc<RwLock<CertificateRegistry>>,
+    access_keys: AccessKeys,
     server_cert_pem: String,
     server_key_pem: String,
 }
 
-fn spawn_engine(
-    config: &BrokerConfig,
-) -> Result<
-    (
-        EngineHandle,
-        Init,
-        std::thread::JoinHandle<Result<(), crate::store::StoreError>>,
-    ),
-    StartError,
-> {
+/// The engine thread; it ends with the store's last commit result.
+type EngineThread = std::thread::JoinHandle<Result<(), crate::store::StoreError>>;
+
+fn spawn_engine(config: &BrokerConfig) -> Result<(EngineHandle, Init, EngineThread), StartError> {
     let (init_tx, init_rx) = std::sync::mpsc::channel::<Result<Init, SetupError>>();
     let (events_tx, events_rx) = std::sync::mpsc::channel();
     let config = config.clone();
@@ -106,6 +106,13 @@ fn spawn_engine(
                     return Ok(());
                 }
             };
+            let access_keys = match AccessKeys::load(&opened.store, &config.account) {
+                Ok(keys) => keys,
+                Err(error) => {
+                    let _ = init_tx.send(Err(SetupError::Store(error)));
+                    return Ok(());
+                }
+            };
             let registry = Arc::new(RwLock::new(opened.registry));
             let store = opened.store.shared();
             let broker = Broker::builder(Profile::aws_iot())
@@ -120,6 +127,7 @@ fn spawn_engine(
                 .build(now);
             let _ = init_tx.send(Ok(Init {
                 registry: registry.clone(),
+                access_keys,
                 server_cert_pem: opened.server_cert_pem,
                 server_key_pem: opened.server_key_pem,
             }));
@@ -164,11 +172,7 @@ pub async fn start(config: &BrokerConfig) -> Result<Running, StartError> {
         let refusals = refusals.clone();
         Arc::new(move |refusal: &Refusal| {
             tracing::warn!(reason = refusal.code(), %refusal, "TLS client certificate refused");
-            *refusals
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .entry(refusal.code())
-                .or_default() += 1;
+            metrics::count_refusal(&refusals, refusal.code());
         })
     };
     let mandatory = Arc::new(
@@ -185,8 +189,24 @@ pub async fn start(config: &BrokerConfig) -> Result<Running, StartError> {
             .map_err(|e| StartError::Tls(e.to_string()))
     };
     let mqtts_acceptor = tls(mandatory.clone(), &[])?;
-    let alpn_acceptor = tls(optional.clone(), &[ALPN_MQTT_CA, ALPN_HTTP_1_1])?;
+    let alpn_acceptor = tls(
+        optional.clone(),
+        &[ALPN_MQTT_CA, ALPN_HTTP_CA, ALPN_HTTP_1_1],
+    )?;
     let limits = Profile::aws_iot().limits;
+    let http = Arc::new(HttpContext {
+        engine: engine.clone(),
+        registry: init.registry.clone(),
+        // boto3 signs HTTPS with `iotdata`; AWS's pages and the WebSocket use `iotdevicegateway`.
+        sigv4: Verifier::new(
+            SharedAccessKeys(Arc::new(RwLock::new(init.access_keys))),
+            &config.region,
+            &["iotdevicegateway", "iotdata"],
+        ),
+        arns: ResourceArns::new(&config.region, &config.account),
+        limits: limits.clone(),
+        refusals: refusals.clone(),
+    });
 
     let mut listeners = Vec::new();
     let bind_ip = config.listeners.bind;
@@ -196,8 +216,7 @@ pub async fn start(config: &BrokerConfig) -> Result<Running, StartError> {
         listener,
         mqtts_acceptor,
         mandatory.clone(),
-        engine.clone(),
-        limits.clone(),
+        http.clone(),
         false,
     )));
     let mut alpn = None;
@@ -208,8 +227,7 @@ pub async fn start(config: &BrokerConfig) -> Result<Running, StartError> {
             listener,
             alpn_acceptor,
             optional,
-            engine.clone(),
-            limits.clone(),
+            http.clone(),
             true,
         )));
     }
@@ -264,8 +282,7 @@ async fn accept_tls(
     listener: TcpListener,
     acceptor: TlsAcceptor,
     verifier: Arc<RegistryClientVerifier>,
-    engine: EngineHandle,
-    limits: iot_broker_core::codec::Limits,
+    http: Arc<HttpContext>,
     alpn_port: bool,
 ) {
     loop {
@@ -274,21 +291,22 @@ async fn accept_tls(
         };
         let acceptor = acceptor.clone();
         let verifier = verifier.clone();
-        let engine = engine.clone();
-        let limits = limits.clone();
+        let http = http.clone();
         tokio::spawn(async move {
-            serve_tls(stream, peer, acceptor, verifier, engine, limits, alpn_port).await;
+            serve_tls(stream, peer, acceptor, verifier, http, alpn_port).await;
         });
     }
 }
 
+/// One TLS connection: on 8883 MQTT with a certificate; on the ALPN port routed as AWS routes 443
+/// (`x-amzn-mqtt-ca`: MQTT with a certificate; `x-amzn-http-ca`: HTTPS with a certificate; none or
+/// `http/1.1`: HTTPS or MQTT over WebSocket, with the certificate if one was presented, else SigV4).
 async fn serve_tls(
     stream: TcpStream,
     peer: SocketAddr,
     acceptor: TlsAcceptor,
     verifier: Arc<RegistryClientVerifier>,
-    engine: EngineHandle,
-    limits: iot_broker_core::codec::Limits,
+    http: Arc<HttpContext>,
     alpn_port: bool,
 ) {
     let _ = stream.set_nodelay(true);
@@ -304,20 +322,32 @@ async fn serve_tls(
         }
     };
     let (_, conn) = tls.get_ref();
-    if alpn_port && route_443(conn.alpn_protocol()) != Port443Route::MqttWithCertificate {
-        // HTTPS and MQTT over WebSocket on this port arrive with their issue; refuse for now.
-        tracing::debug!(%peer, "HTTP on the ALPN port is not served yet");
-        return;
+    let identity = verifier
+        .identity(conn.peer_certificates())
+        .map(|identity| identity.certificate_id().as_str().to_owned());
+    let route = if alpn_port {
+        route_443(conn.alpn_protocol())
+    } else {
+        Port443Route::MqttWithCertificate
+    };
+    match (route, identity) {
+        (Port443Route::MqttWithCertificate, Some(principal)) => {
+            let transport = TransportInfo {
+                principal: Some(Arc::from(principal.as_str())),
+                remote_addr: Some(Arc::from(peer.to_string())),
+            };
+            crate::mqtt_connection::serve(tls, transport, http.engine.clone(), http.limits.clone())
+                .await;
+        }
+        (Port443Route::HttpsWithCertificate, Some(principal)) => {
+            crate::http_api::serve(tls, peer, Some(principal), http).await;
+        }
+        (Port443Route::Http, identity) => crate::http_api::serve(tls, peer, identity, http).await,
+        (Port443Route::MqttCustomAuth, _) => {
+            tracing::info!(%peer, "ALPN mqtt (custom authorizers) is not offered here; closed");
+        }
+        (_, None) => tracing::info!(%peer, "no usable client certificate; closed"),
     }
-    let Some(identity) = verifier.identity(conn.peer_certificates()) else {
-        tracing::info!(%peer, "MQTT without a usable client certificate refused");
-        return;
-    };
-    let transport = TransportInfo {
-        principal: Some(Arc::from(identity.certificate_id().as_str())),
-        remote_addr: Some(Arc::from(peer.to_string())),
-    };
-    crate::mqtt_connection::serve(tls, transport, engine, limits).await;
 }
 
 impl Running {

@@ -224,22 +224,30 @@ impl Store {
 
     /// The saved certificate registry JSON, if any.
     pub fn registry_json(&self) -> Result<Option<serde_json::Value>, StoreError> {
-        let txn = self.db.begin_read().map_err(redb_err)?;
-        let table = txn.open_table(META).map_err(redb_err)?;
-        let Some(value) = table.get(REGISTRY_KEY).map_err(redb_err)? else {
-            return Ok(None);
-        };
-        serde_json::from_slice(value.value())
-            .map(Some)
-            .map_err(|_| StoreError::Corrupt("registry"))
+        self.meta_json(REGISTRY_KEY)
     }
 
     /// Records the registry JSON (committed with the next batch).
     pub fn put_registry_json(&mut self, value: &serde_json::Value) {
-        self.pending.push(Op::PutMeta(
-            REGISTRY_KEY.to_owned(),
-            value.to_string().into_bytes(),
-        ));
+        self.put_meta_json(REGISTRY_KEY, value);
+    }
+
+    /// A JSON document saved under `key` in the meta table (the registry, the access keys).
+    pub fn meta_json(&self, key: &'static str) -> Result<Option<serde_json::Value>, StoreError> {
+        let txn = self.db.begin_read().map_err(redb_err)?;
+        let table = txn.open_table(META).map_err(redb_err)?;
+        let Some(value) = table.get(key).map_err(redb_err)? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(value.value())
+            .map(Some)
+            .map_err(|_| StoreError::Corrupt(key))
+    }
+
+    /// Records a JSON document under `key` in the meta table (committed with the next batch).
+    pub fn put_meta_json(&mut self, key: &str, value: &serde_json::Value) {
+        self.pending
+            .push(Op::PutMeta(key.to_owned(), value.to_string().into_bytes()));
     }
 
     /// Everything the broker restores at start-up.

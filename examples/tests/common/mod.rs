@@ -7,8 +7,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use std::time::SystemTime;
+
+use aws_credential_types::Credentials;
+use aws_sigv4::http_request::{SignableBody, SignableRequest, SignatureLocation, SigningSettings};
+use aws_sigv4::sign::v4;
 use iot_auth::provision::create_keys_and_certificate;
 use iot_auth::registry::CertificateStatus;
+use iot_examples::access_keys::{AccessKey, AccessKeys};
 use iot_examples::config::BrokerConfig;
 use iot_examples::data_dir::DataDir;
 use rumqttc::{AsyncClient, EventLoop, MqttOptions, TlsConfiguration, Transport};
@@ -57,8 +63,10 @@ impl Drop for Scratch {
 }
 
 pub fn config(data_dir: &Path) -> BrokerConfig {
-    let mut config = BrokerConfig::default();
-    config.data_dir = data_dir.to_owned();
+    let mut config = BrokerConfig {
+        data_dir: data_dir.to_owned(),
+        ..BrokerConfig::default()
+    };
     config.listeners.mqtts_port = 0;
     config.listeners.alpn_port = Some(0);
     config.listeners.metrics = Some("127.0.0.1:0".parse().unwrap());
@@ -254,4 +262,65 @@ pub fn write_config(dir: &Path) -> PathBuf {
     );
     std::fs::write(&path, text).unwrap();
     path
+}
+
+/// `path?query` of a presigned `GET /mqtt` for `localhost:{port}`, signed by `aws-sigv4` at
+/// `time`, valid for `expires`.
+pub fn presigned_mqtt_path(port: u16, key: &AccessKey, time: SystemTime, expires: u64) -> String {
+    let identity = Credentials::new(
+        key.access_key_id.as_str(),
+        key.secret_access_key.as_str(),
+        None,
+        None,
+        "interop",
+    )
+    .into();
+    let mut settings = SigningSettings::default();
+    settings.signature_location = SignatureLocation::QueryParams;
+    settings.expires_in = Some(Duration::from_secs(expires));
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region("us-east-1")
+        .name("iotdevicegateway")
+        .time(time)
+        .settings(settings)
+        .build()
+        .unwrap()
+        .into();
+    let host = format!("localhost:{port}");
+    let url = format!("https://{host}/mqtt");
+    let signable = SignableRequest::new(
+        "GET",
+        url.as_str(),
+        [("host", host.as_str())].into_iter(),
+        SignableBody::Bytes(b""),
+    )
+    .unwrap();
+    let (instructions, _) = aws_sigv4::http_request::sign(signable, &params)
+        .unwrap()
+        .into_parts();
+    let mut request = http::Request::builder().uri(url).body(()).unwrap();
+    instructions.apply_to_request_http1x(&mut request);
+    request
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_owned())
+        .unwrap()
+}
+
+/// Creates an access key for `user` with the `cars` policy attached to the user (broker stopped).
+pub fn provision_access_key(config: &BrokerConfig, user: &str) -> AccessKey {
+    let dir = DataDir::new(&config.data_dir);
+    let mut opened = dir.open(config, now()).unwrap();
+    let mut keys = AccessKeys::load(&opened.store, &config.account).unwrap();
+    let key = keys.create(user, now() as u64).unwrap();
+    keys.save(&mut opened.store);
+    let _ = opened.registry.create_policy("cars", CAR_POLICY);
+    opened
+        .registry
+        .attach_policy("cars", &keys.principal(&key))
+        .unwrap();
+    opened.store.put_registry_json(&opened.registry.to_json());
+    opened.store.commit().unwrap();
+    key
 }

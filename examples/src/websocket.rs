@@ -1,0 +1,176 @@
+//! MQTT over WebSocket: `GET /mqtt` upgraded (RFC 6455) with subprotocol `mqtt` (SDK v2, mqtt.js,
+//! paho) or `mqttv3.1` (JS SDK v1), the one offered echoed. MQTT bytes travel in binary frames,
+//! a packet may span frames; the connection lives at most 24 hours, as on AWS.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures_util::{SinkExt, StreamExt};
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_PROTOCOL};
+use hyper::{Request, Response, StatusCode};
+use iot_broker_core::auth::TransportInfo;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::Role;
+
+use crate::http_api::{Body, Caller, HttpContext};
+
+/// The longest a WebSocket connection lives (AWS: 24 hours).
+pub const MAX_WEBSOCKET_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Subprotocols accepted, in order of preference.
+const SUBPROTOCOLS: [&str; 2] = ["mqtt", "mqttv3.1"];
+
+fn refuse(status: StatusCode, message: &'static str) -> Response<Body> {
+    let mut response = Response::new(Body::new(Bytes::from_static(message.as_bytes())));
+    *response.status_mut() = status;
+    response
+}
+
+/// The client offered subprotocols, none of them MQTT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("unsupported WebSocket subprotocol: offer mqtt")]
+pub struct UnsupportedSubprotocol;
+
+/// Picks the subprotocol to echo from a `Sec-WebSocket-Protocol` header (a comma-separated list).
+///
+/// ```
+/// use iot_examples::websocket::choose_subprotocol;
+/// assert_eq!(choose_subprotocol(Some("mqtt")), Ok(Some("mqtt")));
+/// assert_eq!(choose_subprotocol(Some("wamp, mqttv3.1")), Ok(Some("mqttv3.1")));
+/// assert_eq!(choose_subprotocol(None), Ok(None));
+/// assert!(choose_subprotocol(Some("wamp")).is_err());
+/// ```
+pub fn choose_subprotocol(
+    offered: Option<&str>,
+) -> Result<Option<&'static str>, UnsupportedSubprotocol> {
+    let Some(offered) = offered else {
+        return Ok(None);
+    };
+    offered
+        .split(',')
+        .map(str::trim)
+        .find_map(|p| SUBPROTOCOLS.iter().find(|s| s.eq_ignore_ascii_case(p)))
+        .map(|p| Some(*p))
+        .ok_or(UnsupportedSubprotocol)
+}
+
+/// Answers an authenticated upgrade request with `101 Switching Protocols` and, once hyper hands
+/// the connection over, serves MQTT on it.
+pub fn upgrade(
+    mut request: Request<Incoming>,
+    caller: Caller,
+    context: Arc<HttpContext>,
+) -> Response<Body> {
+    let Some(key) = request.headers().get(SEC_WEBSOCKET_KEY).cloned() else {
+        return refuse(StatusCode::BAD_REQUEST, "missing Sec-WebSocket-Key");
+    };
+    let offered = request
+        .headers()
+        .get(SEC_WEBSOCKET_PROTOCOL)
+        .and_then(|v| v.to_str().ok());
+    let Ok(protocol) = choose_subprotocol(offered) else {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "unsupported WebSocket subprotocol: offer mqtt",
+        );
+    };
+    let accept = derive_accept_key(key.as_bytes());
+    let on_upgrade = hyper::upgrade::on(&mut request);
+    tokio::spawn(async move {
+        match on_upgrade.await {
+            Ok(upgraded) => {
+                let io = hyper_util::rt::TokioIo::new(upgraded);
+                let ws = WebSocketStream::from_raw_socket(io, Role::Server, None).await;
+                let lifetime =
+                    tokio::time::timeout(MAX_WEBSOCKET_LIFETIME, pump(ws, caller, context));
+                if lifetime.await.is_err() {
+                    tracing::info!("WebSocket connection closed after 24 hours");
+                }
+            }
+            Err(error) => tracing::debug!(%error, "WebSocket upgrade failed"),
+        }
+    });
+    let mut response = Response::new(Body::default());
+    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let headers = response.headers_mut();
+    headers.insert(
+        hyper::header::UPGRADE,
+        HeaderValue::from_static("websocket"),
+    );
+    headers.insert(
+        hyper::header::CONNECTION,
+        HeaderValue::from_static("Upgrade"),
+    );
+    if let Ok(accept) = HeaderValue::from_str(&accept) {
+        headers.insert(SEC_WEBSOCKET_ACCEPT, accept);
+    }
+    if let Some(protocol) = protocol {
+        headers.insert(SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static(protocol));
+    }
+    response
+}
+
+/// Carries MQTT bytes between the WebSocket's binary frames and an in-memory pipe whose other end
+/// is an ordinary MQTT connection.
+async fn pump<S>(ws: WebSocketStream<S>, caller: Caller, context: Arc<HttpContext>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (broker_side, pump_side) = tokio::io::duplex(64 * 1024);
+    let transport = TransportInfo {
+        principal: Some(Arc::from(caller.principal.as_str())),
+        remote_addr: Some(Arc::from(caller.peer.to_string())),
+    };
+    let connection = tokio::spawn(crate::mqtt_connection::serve(
+        broker_side,
+        transport,
+        context.engine.clone(),
+        context.limits.clone(),
+    ));
+    let (mut to_broker_read, mut to_broker) = tokio::io::split(pump_side);
+    let (mut sink, mut stream) = ws.split();
+    let inbound = async {
+        while let Some(message) = stream.next().await {
+            match message {
+                Ok(Message::Binary(data)) => {
+                    if to_broker.write_all(&data).await.is_err() {
+                        break;
+                    }
+                }
+                Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)) => {}
+                // Text frames are not MQTT; a close or an error ends it.
+                Ok(Message::Text(_) | Message::Close(_)) | Err(_) => break,
+            }
+        }
+        let _ = to_broker.shutdown().await;
+    };
+    let outbound = async {
+        let mut buf = BytesMut::with_capacity(8192);
+        loop {
+            match to_broker_read.read_buf(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    let frame = buf.split().freeze();
+                    if sink.send(Message::Binary(frame)).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        let _ = sink.close().await;
+    };
+    tokio::select! {
+        () = inbound => {}
+        () = outbound => {}
+    }
+    // Either side ended: closing the pipe lets the broker see the connection lost (a will fires as
+    // for TCP) or finish its own close.
+    drop(to_broker);
+    drop(to_broker_read);
+    let _ = connection.await;
+}
