@@ -4,6 +4,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
+use iot_broker_core::profile::Profile;
 use serde::Deserialize;
 
 /// The whole configuration.
@@ -22,6 +23,43 @@ pub struct BrokerConfig {
     pub require_sni: bool,
     /// The listeners.
     pub listeners: Listeners,
+    /// Per-connection and per-session limits (AWS IoT's quotas by default).
+    pub limits: BrokerLimits,
+}
+
+/// Limits on clients, AWS IoT Core's default quotas unless changed.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct BrokerLimits {
+    /// How long a persistent session outlives its connection (AWS: 3600 s, at most 7 days).
+    pub session_expiry_secs: u64,
+    /// Largest message payload, MQTT and HTTPS (AWS: 131072 bytes).
+    pub max_payload_bytes: usize,
+    /// Inbound and outbound PUBLISH packets per second per connection (AWS: 100); 0: no limit.
+    pub max_publishes_per_second: u32,
+    /// Subscriptions per connection (AWS: 50); 0: no limit.
+    pub max_subscriptions_per_connection: usize,
+    /// Unacknowledged QoS 1 deliveries per session (AWS: 100).
+    pub max_inflight: usize,
+    /// Messages queued per session beyond the in-flight window.
+    pub max_queued: usize,
+    /// How long a new connection may take to send CONNECT, in seconds.
+    pub connect_timeout_secs: u64,
+}
+
+impl Default for BrokerLimits {
+    fn default() -> Self {
+        let aws = Profile::aws_iot();
+        BrokerLimits {
+            session_expiry_secs: aws.session_expiry_ms.unwrap_or(3_600_000) / 1000,
+            max_payload_bytes: aws.limits.max_payload_size,
+            max_publishes_per_second: aws.max_publishes_per_second.unwrap_or(0),
+            max_subscriptions_per_connection: aws.max_subscriptions_per_connection.unwrap_or(0),
+            max_inflight: aws.max_inflight,
+            max_queued: aws.max_queued,
+            connect_timeout_secs: aws.connect_timeout_ms / 1000,
+        }
+    }
 }
 
 /// Addresses to listen on. A port of 0 picks a free one (printed at start).
@@ -61,6 +99,7 @@ impl Default for BrokerConfig {
             endpoint_names: vec!["localhost".to_owned(), "*.iot.localhost".to_owned()],
             require_sni: true,
             listeners: Listeners::default(),
+            limits: BrokerLimits::default(),
         }
     }
 }
@@ -128,7 +167,38 @@ impl BrokerConfig {
         Ok(config)
     }
 
+    /// The AWS IoT broker profile with this configuration's limits.
+    pub fn profile(&self) -> Profile {
+        let mut profile = Profile::aws_iot();
+        let l = &self.limits;
+        profile.session_expiry_ms = Some(l.session_expiry_secs.saturating_mul(1000));
+        profile.limits.max_payload_size = l.max_payload_bytes;
+        profile.max_publishes_per_second =
+            (l.max_publishes_per_second > 0).then_some(l.max_publishes_per_second);
+        profile.max_subscriptions_per_connection =
+            (l.max_subscriptions_per_connection > 0).then_some(l.max_subscriptions_per_connection);
+        profile.max_inflight = l.max_inflight;
+        profile.max_queued = l.max_queued;
+        profile.connect_timeout_ms = l.connect_timeout_secs.saturating_mul(1000);
+        profile
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
+        if self.limits.session_expiry_secs > 7 * 24 * 3600 {
+            return Err(ConfigError::Invalid(
+                "limits.session_expiry_secs is at most 604800 (7 days), as on AWS".into(),
+            ));
+        }
+        if !(1..=65_535).contains(&self.limits.max_inflight) {
+            return Err(ConfigError::Invalid(
+                "limits.max_inflight must be 1 to 65535 (packet ids)".into(),
+            ));
+        }
+        if self.limits.max_payload_bytes == 0 {
+            return Err(ConfigError::Invalid(
+                "limits.max_payload_bytes must be positive".into(),
+            ));
+        }
         if self.account.len() != 12 || !self.account.bytes().all(|b| b.is_ascii_digit()) {
             return Err(ConfigError::Invalid("account must be 12 digits".into()));
         }
@@ -150,5 +220,36 @@ impl BrokerConfig {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_example_is_the_defaults() {
+        let example = include_str!("../broker.example.toml");
+        let parsed = BrokerConfig::parse(example);
+        assert!(
+            matches!(&parsed, Ok(c) if *c == BrokerConfig::default()),
+            "{parsed:?}"
+        );
+    }
+
+    #[test]
+    fn out_of_range_values_are_refused() {
+        for bad in [
+            "account = '12'",
+            "[limits]\nsession_expiry_secs = 604801",
+            "[limits]\nmax_inflight = 0",
+            "[listeners]\nmetrics = '0.0.0.0:9464'",
+            "[listeners]\nplain_mqtt = '10.0.0.1:1883'",
+        ] {
+            assert!(
+                matches!(BrokerConfig::parse(bad), Err(ConfigError::Invalid(_))),
+                "{bad}"
+            );
+        }
     }
 }

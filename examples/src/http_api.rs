@@ -33,9 +33,6 @@ use crate::engine::{EngineHandle, Event, now_ms};
 use crate::metrics::{RefusalCounts, count_refusal};
 use crate::shadows::CloudServices;
 
-/// AWS IoT's largest message payload (128 KiB); larger bodies get 413.
-pub const MAX_PAYLOAD: usize = 128 * 1024;
-
 /// Everything a request handler needs, shared by every HTTPS connection.
 pub struct HttpContext {
     /// The engine.
@@ -48,6 +45,8 @@ pub struct HttpContext {
     pub arns: ResourceArns,
     /// MQTT limits for WebSocket connections.
     pub limits: Limits,
+    /// Largest HTTPS publish body (AWS: 128 KiB); larger bodies get 413.
+    pub max_payload: usize,
     /// Where refused signatures are counted (for the metrics).
     pub refusals: RefusalCounts,
 }
@@ -248,7 +247,7 @@ async fn handle(
             }
         };
     }
-    let body = match Limited::new(request.into_body(), MAX_PAYLOAD)
+    let body = match Limited::new(request.into_body(), context.max_payload)
         .collect()
         .await
     {
@@ -257,7 +256,7 @@ async fn handle(
             return error(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "RequestEntityTooLargeException",
-                "Payload exceeds the 128 KB limit",
+                "The payload exceeds the size limit",
             );
         }
     };

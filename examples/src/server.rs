@@ -15,7 +15,6 @@ use iot_auth::sigv4::Verifier;
 use iot_auth::verifier::RegistryClientVerifier;
 use iot_broker_core::Broker;
 use iot_broker_core::auth::TransportInfo;
-use iot_broker_core::profile::Profile;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
@@ -115,7 +114,7 @@ fn spawn_engine(config: &BrokerConfig) -> Result<(EngineHandle, Init, EngineThre
             };
             let registry = Arc::new(RwLock::new(opened.registry));
             let store = opened.store.shared();
-            let broker = Broker::builder(Profile::aws_iot())
+            let broker = Broker::builder(config.profile())
                 .authorizer(PolicyAuthorizer::new(
                     registry.clone(),
                     &config.region,
@@ -193,7 +192,7 @@ pub async fn start(config: &BrokerConfig) -> Result<Running, StartError> {
         optional.clone(),
         &[ALPN_MQTT_CA, ALPN_HTTP_CA, ALPN_HTTP_1_1],
     )?;
-    let limits = Profile::aws_iot().limits;
+    let limits = config.profile().limits;
     let http = Arc::new(HttpContext {
         engine: engine.clone(),
         registry: init.registry.clone(),
@@ -205,6 +204,7 @@ pub async fn start(config: &BrokerConfig) -> Result<Running, StartError> {
         ),
         arns: ResourceArns::new(&config.region, &config.account),
         limits: limits.clone(),
+        max_payload: config.limits.max_payload_bytes,
         refusals: refusals.clone(),
     });
 
