@@ -17,13 +17,15 @@ use iot_auth::x509::CertificateId;
 use iot_shadow::{ShadowKey, ShadowService};
 use serde_json::json;
 
-/// AWS IoT Core on one machine: an MQTT broker with X.509 client certificates, IoT policies and
-/// the Device Shadow service, durable by default.
+/// AWS IoT Core on one machine: MQTT over TLS with X.509 client certificates, HTTPS publish and
+/// MQTT over WebSocket with SigV4, IoT policies and the Device Shadow service, durable by default.
 ///
-/// Without a command it serves. The other commands act on the data directory as the AWS CLI acts
-/// on your account; run them while the broker is stopped.
+/// Without a command it serves (MQTT/TLS on 8883, HTTPS, WebSocket and ALPN MQTT on 8443,
+/// metrics on 127.0.0.1:9464), creating the data directory with a development CA on first run.
+/// The other commands act on the data directory as the AWS CLI acts on your account; run them
+/// while the broker is stopped.
 #[derive(Debug, Parser)]
-#[command(version, about, long_about = None)]
+#[command(name = "aws-iot-broker", version)]
 struct Cli {
     /// Configuration file (TOML; see examples/broker.example.toml). Defaults need none.
     #[arg(long, global = true, value_name = "FILE")]
@@ -37,7 +39,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Serve MQTT until SIGINT or SIGTERM (the default).
+    /// Serve MQTT/TLS, HTTPS and MQTT over WebSocket until SIGINT or SIGTERM (the default).
     Serve,
     /// Create a thing.
     CreateThing {
