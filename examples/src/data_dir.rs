@@ -2,12 +2,13 @@
 //! run. Private keys are written owner-only (mode 0600).
 //!
 //! ```text
-//! {data_dir}/store.redb          registry, shadows, retained messages, sessions
+//! {data_dir}/store.redb          registry, access keys, shadows, retained messages, sessions
 //! {data_dir}/ca/ca.pem           development CA certificate (give it to clients as --cafile)
 //! {data_dir}/ca/ca.key           its private key (0600)
 //! {data_dir}/server/server.pem   server certificate for the endpoint names
 //! {data_dir}/server/server.key   its private key (0600)
 //! {data_dir}/certs/              what `create-keys-and-certificate` writes by default
+//! {data_dir}/admin.sock          the running broker's admin socket (0600)
 //! ```
 
 use std::io::Write;

@@ -114,6 +114,8 @@ pub trait EngineState {
     fn reserved(&mut self) -> &mut dyn std::any::Any;
     /// Publishes a message as the server (the shadow REST API's notifications).
     fn publish(&mut self, topic: TopicName, payload: Bytes, qos: QoS, retain: bool);
+    /// The store (changes recorded in it are committed at the end of the turn).
+    fn store(&self) -> SharedStore;
     /// Broker counters.
     fn stats(&self) -> Stats;
     /// Open connections.
@@ -197,6 +199,7 @@ pub fn now_ms() -> u64 {
 
 struct State<'a, A: Authorizer, R: ReservedTopicService, P: Persistence> {
     broker: &'a mut Broker<A, R, P>,
+    store: &'a SharedStore,
     counters: Vec<(&'static str, u64)>,
 }
 
@@ -208,6 +211,9 @@ impl<A: Authorizer, R: ReservedTopicService + 'static, P: Persistence> EngineSta
     }
     fn publish(&mut self, topic: TopicName, payload: Bytes, qos: QoS, retain: bool) {
         self.broker.publish(topic, payload, qos, retain, now_ms());
+    }
+    fn store(&self) -> SharedStore {
+        self.store.clone()
     }
     fn stats(&self) -> Stats {
         self.broker.stats()
@@ -309,6 +315,7 @@ pub fn run<A: Authorizer, R: ReservedTopicService + 'static, P: Persistence>(
                     let extra = counters(&mut broker);
                     let mut state = State {
                         broker: &mut broker,
+                        store: &store,
                         counters: extra,
                     };
                     state.counters.push(("store_commits", commits));

@@ -15,6 +15,8 @@
 pub const DEFAULT_MQTTS_PORT: u16 = 8883;
 
 pub mod access_keys;
+pub mod admin;
+pub mod admin_socket;
 pub mod authorizer;
 pub mod cli;
 pub mod config;

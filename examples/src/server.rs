@@ -49,6 +49,14 @@ pub enum StartError {
     /// TLS could not be configured.
     #[error("TLS: {0}")]
     Tls(String),
+    /// The admin socket could not be created.
+    #[error("cannot bind the admin socket {path}: {error}")]
+    AdminSocket {
+        /// The socket's path.
+        path: std::path::PathBuf,
+        /// Why.
+        error: std::io::Error,
+    },
     /// The engine thread stopped at start.
     #[error("the engine thread stopped")]
     Engine,
@@ -69,6 +77,8 @@ pub struct Running {
     pub engine: EngineHandle,
     /// The registry the TLS verifier enforces.
     pub registry: Arc<RwLock<CertificateRegistry>>,
+    /// The admin socket's path (removed at shutdown).
+    pub admin_socket: std::path::PathBuf,
     listeners: Vec<JoinHandle<()>>,
     engine_thread: Option<EngineThread>,
 }
@@ -76,6 +86,7 @@ pub struct Running {
 struct Init {
     registry: Arc<RwLock<CertificateRegistry>>,
     access_keys: AccessKeys,
+    ca: Arc<iot_auth::provision::CertificateAuthority>,
     server_cert_pem: String,
     server_key_pem: String,
 }
@@ -127,6 +138,7 @@ fn spawn_engine(config: &BrokerConfig) -> Result<(EngineHandle, Init, EngineThre
             let _ = init_tx.send(Ok(Init {
                 registry: registry.clone(),
                 access_keys,
+                ca: Arc::new(opened.ca),
                 server_cert_pem: opened.server_cert_pem,
                 server_key_pem: opened.server_key_pem,
             }));
@@ -193,12 +205,13 @@ pub async fn start(config: &BrokerConfig) -> Result<Running, StartError> {
         &[ALPN_MQTT_CA, ALPN_HTTP_CA, ALPN_HTTP_1_1],
     )?;
     let limits = config.profile().limits;
+    let access_keys = Arc::new(RwLock::new(init.access_keys));
     let http = Arc::new(HttpContext {
         engine: engine.clone(),
         registry: init.registry.clone(),
         // boto3 signs HTTPS with `iotdata`; AWS's pages and the WebSocket use `iotdevicegateway`.
         sigv4: Verifier::new(
-            SharedAccessKeys(Arc::new(RwLock::new(init.access_keys))),
+            SharedAccessKeys(access_keys.clone()),
             &config.region,
             &["iotdevicegateway", "iotdata"],
         ),
@@ -256,6 +269,26 @@ pub async fn start(config: &BrokerConfig) -> Result<Running, StartError> {
             }
         }));
     }
+    let admin_socket = crate::admin_socket::socket_path(&config.data_dir);
+    #[cfg(unix)]
+    {
+        let listener =
+            crate::admin_socket::bind(&admin_socket).map_err(|error| StartError::AdminSocket {
+                path: admin_socket.clone(),
+                error,
+            })?;
+        let target = crate::admin_socket::AdminTarget {
+            config: config.clone(),
+            registry: init.registry.clone(),
+            access_keys: access_keys.clone(),
+            ca: init.ca.clone(),
+        };
+        listeners.push(tokio::spawn(crate::admin_socket::serve(
+            listener,
+            engine.clone(),
+            target,
+        )));
+    }
     let mut metrics_addr = None;
     if let Some(addr) = config.listeners.metrics {
         let listener = bind(addr).await?;
@@ -273,6 +306,7 @@ pub async fn start(config: &BrokerConfig) -> Result<Running, StartError> {
         metrics: metrics_addr,
         engine,
         registry: init.registry,
+        admin_socket,
         listeners,
         engine_thread: Some(engine_thread),
     })
@@ -357,6 +391,7 @@ impl Running {
         for listener in &self.listeners {
             listener.abort();
         }
+        let _ = std::fs::remove_file(&self.admin_socket);
         self.engine.shutdown().await;
         // Let the connection tasks write their last packets.
         tokio::time::sleep(Duration::from_millis(200)).await;

@@ -1,0 +1,145 @@
+//! The CLI while the broker runs: commands travel over the admin socket and take effect at once,
+//! as the AWS CLI's do against AWS. A certificate made while the broker runs connects right away;
+//! revoking it refuses the next handshake; the commands' effects survive a restart.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::*;
+
+/// Runs `aws-iot-broker --config {config} {args}`; returns the JSON it printed.
+fn cli(config: &Path, args: &[&str]) -> Result<serde_json::Value, String> {
+    let out = Command::new(broker_binary())
+        .current_dir(config.parent().unwrap())
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    Ok(serde_json::from_slice(&out.stdout).unwrap())
+}
+
+fn device_of(created: &serde_json::Value) -> Device {
+    let file = |name: &str| created["files"][name].as_str().unwrap().into();
+    Device {
+        id: created["certificateId"].as_str().unwrap().to_owned(),
+        cert_pem: created["certificatePem"].as_str().unwrap().to_owned(),
+        key_pem: created["keyPair"]["PrivateKey"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+        ca_pem: std::fs::read_to_string(file("rootCA")).unwrap(),
+        cert_path: file("certificate"),
+        key_path: file("privateKey"),
+        ca_path: file("rootCA"),
+    }
+}
+
+async fn connects(device: &Device, port: u16, client_id: &str) -> bool {
+    let (_client, mut events) = rumqttc(device, client_id, port, true);
+    wait_for(&mut events, |e| {
+        matches!(e, rumqttc::Event::Incoming(rumqttc::Packet::ConnAck(_))).then_some(())
+    })
+    .await
+    .is_ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_commands_reach_the_running_broker() {
+    let scratch = Scratch::new("admin-live");
+    let config = write_config(&scratch.0);
+    let policy = scratch.0.join("policy.json");
+    std::fs::write(&policy, CAR_POLICY).unwrap();
+    let broker = BrokerProcess::start(&config);
+    let port = broker.mqtts_port();
+
+    // Provisioning while it runs, with a relative file:// path resolved by the CLI.
+    cli(&config, &["create-thing", "--thing-name", "car-7"]).unwrap();
+    let created = cli(&config, &["create-keys-and-certificate", "--set-as-active"]).unwrap();
+    let device = device_of(&created);
+    let arn = created["certificateArn"].as_str().unwrap();
+    cli(
+        &config,
+        &[
+            "attach-thing-principal",
+            "--thing-name",
+            "car-7",
+            "--principal",
+            arn,
+        ],
+    )
+    .unwrap();
+    cli(
+        &config,
+        &[
+            "create-policy",
+            "--policy-name",
+            "cars",
+            "--policy-document",
+            "file://policy.json",
+        ],
+    )
+    .unwrap();
+    cli(
+        &config,
+        &["attach-policy", "--policy-name", "cars", "--target", arn],
+    )
+    .unwrap();
+    assert!(
+        connects(&device, port, "car-7").await,
+        "a new certificate connects at once"
+    );
+
+    // An error comes back as an error.
+    let error = cli(
+        &config,
+        &["attach-policy", "--policy-name", "nope", "--target", arn],
+    )
+    .unwrap_err();
+    assert!(error.contains("nope"), "{error}");
+
+    // Revoked while running: the next handshake is refused.
+    cli(
+        &config,
+        &[
+            "update-certificate",
+            "--certificate-id",
+            arn,
+            "--new-status",
+            "REVOKED",
+        ],
+    )
+    .unwrap();
+    assert!(
+        !connects(&device, port, "car-7b").await,
+        "revoked still connects"
+    );
+
+    // Access keys made while running verify at once: listed, with the principal.
+    let key = cli(&config, &["create-access-key", "--user-name", "ops"]).unwrap();
+    let listed = cli(&config, &["list-access-keys"]).unwrap();
+    assert_eq!(
+        listed["AccessKeyMetadata"][0]["AccessKeyId"],
+        key["AccessKey"]["AccessKeyId"]
+    );
+
+    // Everything was committed: after a crash and a restart the broker still knows it all.
+    broker.kill_9();
+    let things = cli(&config, &["list-things"]).unwrap();
+    assert_eq!(things["things"][0]["thingName"], "car-7");
+    let certificates = cli(&config, &["list-certificates"]).unwrap();
+    assert_eq!(certificates["certificates"][0]["status"], "REVOKED");
+    let listed = cli(&config, &["list-access-keys"]).unwrap();
+    assert_eq!(listed["AccessKeyMetadata"][0]["UserName"], "ops");
+}
