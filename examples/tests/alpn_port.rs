@@ -15,46 +15,21 @@ use std::time::Duration;
 
 use common::*;
 use rumqttc::{Event, MqttOptions, Packet, QoS, TlsConfiguration, Transport};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn connack(e: &Event) -> Option<()> {
     matches!(e, Event::Incoming(Packet::ConnAck(_))).then_some(())
 }
 
-/// One HTTP/1.1 request over TLS with the given client certificate and ALPN; (status, body).
-async fn https(
+/// A request without extra headers.
+async fn request(
     port: u16,
     device: Option<&Device>,
     ca_pem: &str,
     alpn: &[&[u8]],
-    request_head: &str,
+    request_line: &str,
     body: &[u8],
 ) -> (u16, serde_json::Value) {
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(client_tls(device, ca_pem, alpn)));
-    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .unwrap();
-    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-    let mut tls = connector.connect(name, tcp).await.unwrap();
-    let head = format!(
-        "{request_head}\r\nHost: localhost:{port}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-        body.len()
-    );
-    tls.write_all(head.as_bytes()).await.unwrap();
-    let _ = tls.write_all(body).await;
-    let mut response = Vec::new();
-    let _ = tls.read_to_end(&mut response).await;
-    let text = String::from_utf8_lossy(&response).into_owned();
-    let status = text
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    (
-        status,
-        serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
-    )
+    https(port, device, ca_pem, alpn, request_line, &[], body).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -126,7 +101,7 @@ async fn https_with_alpn_x_amzn_http_ca_limits_and_named_shadows() {
     let ca = &devices[0].ca_pem;
     let alpn: &[&[u8]] = &[b"x-amzn-http-ca"];
 
-    let (status, body) = https(
+    let (status, body) = request(
         port,
         d,
         ca,
@@ -138,21 +113,21 @@ async fn https_with_alpn_x_amzn_http_ca_limits_and_named_shadows() {
     assert_eq!((status, body["message"].as_str()), (200, Some("OK")));
 
     // x-amzn-http-ca without a certificate: the connection is closed, no HTTP answer.
-    let (status, _) = https(port, None, ca, alpn, "POST /topics/cars/9 HTTP/1.1", b"hi").await;
+    let (status, _) = request(port, None, ca, alpn, "POST /topics/cars/9 HTTP/1.1", b"hi").await;
     assert_eq!(status, 0);
 
     // A body over the 128 KiB payload limit: 413.
     let big = vec![b'x'; 128 * 1024 + 1];
-    let (status, body) = https(port, d, ca, &[], "POST /topics/cars/9 HTTP/1.1", &big).await;
+    let (status, body) = request(port, d, ca, &[], "POST /topics/cars/9 HTTP/1.1", &big).await;
     assert_eq!(status, 413, "{body}");
 
     // Wildcards are not topics: 400.
-    let (status, _) = https(port, d, ca, &[], "POST /topics/cars/%2B HTTP/1.1", b"x").await;
+    let (status, _) = request(port, d, ca, &[], "POST /topics/cars/%2B HTTP/1.1", b"x").await;
     assert_eq!(status, 400);
 
     // Named shadows over REST, then the listing, paged.
     for name in ["engine", "doors", "lights"] {
-        let (status, body) = https(
+        let (status, body) = request(
             port,
             d,
             ca,
@@ -163,7 +138,7 @@ async fn https_with_alpn_x_amzn_http_ca_limits_and_named_shadows() {
         .await;
         assert_eq!(status, 200, "{body}");
     }
-    let (status, page) = https(
+    let (status, page) = request(
         port,
         d,
         ca,
@@ -175,12 +150,7 @@ async fn https_with_alpn_x_amzn_http_ca_limits_and_named_shadows() {
     assert_eq!(status, 200, "{page}");
     assert_eq!(page["results"].as_array().unwrap().len(), 2);
     let token = page["nextToken"].as_str().unwrap().to_owned();
-    let (_, rest) = https(
-        port,
-        d,
-        ca,
-        &[],
-        &format!(
+    let (_, rest) = request(port, d, ca, &[], &format!(
             "GET /api/things/shadow/ListNamedShadowsForThing/car-9?pageSize=2&nextToken={token} HTTP/1.1"
         ),
         b"",
@@ -198,7 +168,7 @@ async fn https_with_alpn_x_amzn_http_ca_limits_and_named_shadows() {
     assert!(rest.get("nextToken").is_none());
 
     // A version conflict over REST is the shadow service's 409 JSON.
-    let (status, body) = https(
+    let (status, body) = request(
         port,
         d,
         ca,

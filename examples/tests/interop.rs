@@ -25,7 +25,7 @@ use std::time::{Duration, SystemTime};
 use common::*;
 use iot_auth::provision::{CertificateAuthority, DeviceCertificateRequest};
 use iot_auth::registry::CertificateStatus;
-use iot_examples::access_keys::{AccessKey, AccessKeys};
+use iot_examples::access_keys::AccessKey;
 use iot_examples::data_dir::DataDir;
 use iot_examples::server::Running;
 
@@ -53,13 +53,9 @@ async fn setup(label: &str) -> Setup {
     let dir = Scratch::new(label);
     let config = config(&dir.0);
     let devices = provision(&config, 3);
-    let data = DataDir::new(&config.data_dir);
-    let mut opened = data.open(&config, now()).unwrap();
-    let mut keys = AccessKeys::load(&opened.store, &config.account).unwrap();
-    let key = keys.create("interop", now() as u64).unwrap();
-    keys.save(&mut opened.store);
-    let user = keys.principal(&key);
-    opened.registry.attach_policy("cars", &user).unwrap();
+    let key = provision_access_key(&config, "interop");
+    let user = iot_examples::access_keys::user_arn(&config.account, "interop");
+    let mut opened = DataDir::new(&config.data_dir).open(&config, now()).unwrap();
     opened
         .registry
         .create_policy("shadow-rest", SHADOW_REST_POLICY)

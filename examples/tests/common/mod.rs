@@ -324,3 +324,50 @@ pub fn provision_access_key(config: &BrokerConfig, user: &str) -> AccessKey {
     opened.store.commit().unwrap();
     key
 }
+
+/// One HTTP/1.1 request over TLS to the ALPN port (`request_line` like `POST /topics/a HTTP/1.1`),
+/// with an optional client certificate, the given ALPN and extra headers (`Host` added unless
+/// given). Returns (status, JSON body); status 0 when the server closed without answering.
+pub async fn https(
+    port: u16,
+    device: Option<&Device>,
+    ca_pem: &str,
+    alpn: &[&[u8]],
+    request_line: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> (u16, serde_json::Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(client_tls(device, ca_pem, alpn)));
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut tls = connector.connect(name, tcp).await.unwrap();
+    let mut head = format!("{request_line}\r\n");
+    if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host")) {
+        head.push_str(&format!("Host: localhost:{port}\r\n"));
+    }
+    for (n, v) in headers {
+        head.push_str(&format!("{n}: {v}\r\n"));
+    }
+    head.push_str(&format!(
+        "content-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    ));
+    let _ = tls.write_all(head.as_bytes()).await;
+    let _ = tls.write_all(body).await;
+    let mut response = Vec::new();
+    let _ = tls.read_to_end(&mut response).await;
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    (
+        status,
+        serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
+    )
+}
