@@ -23,7 +23,7 @@ use iot_auth::x509::CertificateId;
 use iot_broker_core::codec::{Limits, QoS};
 use iot_broker_core::profile::Profile;
 use iot_broker_core::topic::TopicName;
-use iot_shadow::{ShadowError, ShadowKey};
+use iot_shadow::{ShadowError, ShadowKey, is_valid_shadow_name, is_valid_thing_name};
 use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::oneshot;
@@ -32,6 +32,9 @@ use crate::access_keys::SharedAccessKeys;
 use crate::engine::{EngineHandle, Event, now_ms};
 use crate::metrics::{RefusalCounts, count_refusal};
 use crate::shadows::CloudServices;
+
+/// How long a client may take to send a request's headers (slow clients do not hold a task).
+const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Everything a request handler needs, shared by every HTTPS connection.
 pub struct HttpContext {
@@ -136,6 +139,8 @@ pub async fn serve<S>(
         async move { Ok::<_, Infallible>(handle(request, peer, certificate, context).await) }
     });
     let served = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
         .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
         .with_upgrades()
         .await;
@@ -396,6 +401,13 @@ async fn shadow(
         tracing::info!(principal = caller.principal, thing, ?action, %decision, "shadow REST refused");
         return error(StatusCode::FORBIDDEN, "ForbiddenException", "Forbidden");
     }
+    if !is_valid_thing_name(&thing) || !name.as_deref().is_none_or(is_valid_shadow_name) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "InvalidRequestException",
+            "Invalid thing or shadow name",
+        );
+    }
     let key = match name {
         Some(name) => ShadowKey::named(thing, name),
         None => ShadowKey::classic(thing),
@@ -447,6 +459,13 @@ async fn list_named(
     thing: String,
     query: &str,
 ) -> Response<Body> {
+    if !is_valid_thing_name(&thing) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "InvalidRequestException",
+            "Invalid thing name",
+        );
+    }
     let decision =
         guard_for(context, caller).shadow(Action::ListNamedShadowsForThing, &thing, None);
     if !decision.is_allowed() {

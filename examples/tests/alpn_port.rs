@@ -125,6 +125,20 @@ async fn https_with_alpn_x_amzn_http_ca_limits_and_named_shadows() {
     let (status, _) = request(port, d, ca, &[], "POST /topics/cars/%2B HTTP/1.1", b"x").await;
     assert_eq!(status, 400);
 
+    // Names AWS does not allow: 400.
+    let (status, _) = request(port, d, ca, &[], "GET /things/a%23b/shadow HTTP/1.1", b"").await;
+    assert_eq!(status, 400);
+    let (status, _) = request(
+        port,
+        d,
+        ca,
+        &[],
+        "GET /things/car-9/shadow?name=a%2Fb HTTP/1.1",
+        b"",
+    )
+    .await;
+    assert_eq!(status, 400);
+
     // Named shadows over REST, then the listing, paged.
     for name in ["engine", "doors", "lights"] {
         let (status, body) = request(
