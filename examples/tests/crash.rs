@@ -1,7 +1,8 @@
 //! Nothing acknowledged is lost: a broker process is killed with SIGKILL in the middle of a stream
 //! of QoS 1 retained publishes and shadow updates, restarted, and every acknowledged item is
 //! checked: each PUBACKed message reaches the offline persistent subscriber, retained messages are
-//! there, and the shadow's version is at least the last one answered on `/accepted`.
+//! there (those published over MQTT and those answered 200 over HTTPS), and the shadow's version
+//! is at least the last one answered on `/accepted`.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -12,6 +13,7 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
@@ -99,6 +101,34 @@ async fn acknowledged_data_survives_kill_9() {
         }
     });
 
+    // Meanwhile retained HTTPS publishes; each answered 200 must survive.
+    let https_ok: Arc<Mutex<Vec<usize>>> = Arc::default();
+    let https_task = {
+        let https_ok = https_ok.clone();
+        let device = devices[1].clone();
+        let alpn = broker.alpn_port();
+        tokio::spawn(async move {
+            for i in 0..MESSAGES {
+                tokio::time::sleep(PACE * 2).await;
+                let line = format!("POST /topics/cars/h/{i}?qos=1&retain=true HTTP/1.1");
+                let (status, _) = https(
+                    alpn,
+                    Some(&device),
+                    &device.ca_pem,
+                    &[],
+                    &line,
+                    &[],
+                    i.to_string().as_bytes(),
+                )
+                .await;
+                if status != 200 {
+                    return;
+                }
+                https_ok.lock().unwrap().push(i);
+            }
+        })
+    };
+
     // Watch the stream: which publish got which packet id, which were acknowledged.
     let mut sent_order: Vec<String> = (0..MESSAGES)
         .flat_map(|i| {
@@ -150,6 +180,13 @@ async fn acknowledged_data_survives_kill_9() {
         acked.len()
     );
     assert!(last_version > 0);
+    https_task.await.unwrap();
+    let https_ok = https_ok.lock().unwrap().clone();
+    assert!(
+        !https_ok.is_empty() && https_ok.len() < MESSAGES,
+        "HTTPS publishes were cut off mid-stream: {}",
+        https_ok.len()
+    );
 
     let broker = BrokerProcess::start(&config_path);
     let port = broker.mqtts_port();
@@ -182,22 +219,32 @@ async fn acknowledged_data_survives_kill_9() {
     })
     .await
     .unwrap();
-    let last: Vec<usize> = acked.iter().rev().take(40).copied().collect();
-    for i in &last {
-        checker
-            .subscribe(format!("cars/k/{i}"), QoS::AtLeastOnce)
-            .await
-            .unwrap();
+    let mut expected: BTreeSet<String> = acked
+        .iter()
+        .rev()
+        .take(30)
+        .map(|i| format!("cars/k/{i}"))
+        .collect();
+    expected.extend(
+        https_ok
+            .iter()
+            .rev()
+            .take(20)
+            .map(|i| format!("cars/h/{i}")),
+    );
+    for topic in &expected {
+        checker.subscribe(topic, QoS::AtLeastOnce).await.unwrap();
     }
     let mut retained = BTreeSet::new();
-    while retained.len() < last.len() {
-        let p = wait_for(&mut check_events, incoming_publish).await.unwrap();
+    while retained.len() < expected.len() {
+        let p = wait_for(&mut check_events, incoming_publish)
+            .await
+            .unwrap_or_else(|e| panic!("{e}: retained {retained:?} of {expected:?}"));
         assert!(p.retain);
-        assert_eq!(
-            p.topic,
-            format!("cars/k/{}", std::str::from_utf8(&p.payload).unwrap())
-        );
-        retained.insert(p.payload.clone());
+        let (prefix, n) = p.topic.rsplit_once('/').unwrap();
+        assert!(prefix == "cars/k" || prefix == "cars/h");
+        assert_eq!(n, std::str::from_utf8(&p.payload).unwrap());
+        retained.insert(p.topic.clone());
     }
 
     // The shadow is at least at the last version answered on /accepted.

@@ -228,6 +228,17 @@ impl BrokerProcess {
         BrokerProcess { child, ready }
     }
 
+    pub fn alpn_port(&self) -> u16 {
+        self.ready["alpn"]
+            .as_str()
+            .unwrap()
+            .rsplit(':')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+
     pub fn mqtts_port(&self) -> u16 {
         self.ready["mqtts"]
             .as_str()
@@ -327,7 +338,8 @@ pub fn provision_access_key(config: &BrokerConfig, user: &str) -> AccessKey {
 
 /// One HTTP/1.1 request over TLS to the ALPN port (`request_line` like `POST /topics/a HTTP/1.1`),
 /// with an optional client certificate, the given ALPN and extra headers (`Host` added unless
-/// given). Returns (status, JSON body); status 0 when the server closed without answering.
+/// given). Returns (status, JSON body); status 0 when the connection failed or the server closed
+/// without answering.
 pub async fn https(
     port: u16,
     device: Option<&Device>,
@@ -339,11 +351,14 @@ pub async fn https(
 ) -> (u16, serde_json::Value) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let connector = tokio_rustls::TlsConnector::from(Arc::new(client_tls(device, ca_pem, alpn)));
-    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .unwrap();
     let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-    let mut tls = connector.connect(name, tcp).await.unwrap();
+    let tls = match tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+        Ok(tcp) => connector.connect(name, tcp).await,
+        Err(error) => Err(error),
+    };
+    let Ok(mut tls) = tls else {
+        return (0, serde_json::Value::Null);
+    };
     let mut head = format!("{request_line}\r\n");
     if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host")) {
         head.push_str(&format!("Host: localhost:{port}\r\n"));
