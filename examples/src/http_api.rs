@@ -257,11 +257,18 @@ async fn handle(
         .await
     {
         Ok(collected) => collected.to_bytes(),
-        Err(_) => {
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
             return error(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "RequestEntityTooLargeException",
                 "The payload exceeds the size limit",
+            );
+        }
+        Err(_) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "InvalidRequestException",
+                "The request body could not be read",
             );
         }
     };

@@ -8,7 +8,10 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use futures_util::{SinkExt, StreamExt};
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_PROTOCOL};
+use hyper::header::{
+    HeaderValue, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_PROTOCOL,
+    SEC_WEBSOCKET_VERSION,
+};
 use hyper::{Request, Response, StatusCode};
 use iot_broker_core::auth::TransportInfo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -69,6 +72,17 @@ pub fn upgrade(
     let Some(key) = request.headers().get(SEC_WEBSOCKET_KEY).cloned() else {
         return refuse(StatusCode::BAD_REQUEST, "missing Sec-WebSocket-Key");
     };
+    if request
+        .headers()
+        .get(SEC_WEBSOCKET_VERSION)
+        .is_none_or(|v| v.as_bytes() != b"13")
+    {
+        let mut response = refuse(StatusCode::UPGRADE_REQUIRED, "WebSocket version 13 only");
+        response
+            .headers_mut()
+            .insert(SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
+        return response;
+    }
     let offered = request
         .headers()
         .get(SEC_WEBSOCKET_PROTOCOL)

@@ -123,6 +123,28 @@ async fn rumqttc_over_websocket_with_a_presigned_url() {
     .unwrap_err();
     assert!(error.contains("403"), "{error}");
 
+    // Upgrade requests a WebSocket client would not send: refused before any MQTT.
+    let path = presigned_mqtt_path(port, &key, SystemTime::now(), 300);
+    let upgrade = |protocol: &str, version: &str| {
+        vec![
+            ("Upgrade".to_owned(), "websocket".to_owned()),
+            ("Connection".to_owned(), "Upgrade".to_owned()),
+            (
+                "Sec-WebSocket-Key".to_owned(),
+                "dGhlIHNhbXBsZSBub25jZQ==".to_owned(),
+            ),
+            ("Sec-WebSocket-Version".to_owned(), version.to_owned()),
+            ("Sec-WebSocket-Protocol".to_owned(), protocol.to_owned()),
+        ]
+    };
+    let line = format!("GET {path} HTTP/1.1");
+    let (status, _) = https(port, None, ca, &[], &line, &upgrade("wamp", "13"), b"").await;
+    assert_eq!(status, 400, "a subprotocol other than MQTT");
+    let (status, _) = https(port, None, ca, &[], &line, &upgrade("mqtt", "8"), b"").await;
+    assert_eq!(status, 426, "an old WebSocket version");
+    let (status, _) = https(port, None, ca, &[], &line, &upgrade("mqttv3.1", "13"), b"").await;
+    assert_eq!(status, 101, "JS SDK v1's subprotocol");
+
     let text = metrics(running.metrics.unwrap()).await;
     assert!(
         text.contains("aws_iot_sigv4_refusals_total{reason=\"signature_mismatch\"} 1"),

@@ -372,8 +372,18 @@ pub async fn https(
     ));
     let _ = tls.write_all(head.as_bytes()).await;
     let _ = tls.write_all(body).await;
+    // Read to the end, or only the head of a `101 Switching Protocols` (the connection stays).
     let mut response = Vec::new();
-    let _ = tls.read_to_end(&mut response).await;
+    let mut chunk = [0u8; 4096];
+    loop {
+        match tls.read(&mut chunk).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => response.extend_from_slice(&chunk[..n]),
+        }
+        if response.starts_with(b"HTTP/1.1 101") && response.windows(4).any(|w| w == b"\r\n\r\n") {
+            break;
+        }
+    }
     let text = String::from_utf8_lossy(&response).into_owned();
     let status = text
         .split(' ')
