@@ -15,6 +15,7 @@ use iot_auth::registry::CertificateRegistry;
 use iot_broker_core::auth::{Authorizer, TransportInfo};
 use iot_broker_core::codec::{DecodeError, QoS, SharedPacket};
 use iot_broker_core::lifecycle::DisconnectReason;
+use iot_broker_core::message::Message;
 use iot_broker_core::persist::Persistence;
 use iot_broker_core::service::ReservedTopicService;
 use iot_broker_core::stats::Stats;
@@ -112,8 +113,8 @@ pub type Ask = Box<dyn FnOnce(&mut dyn EngineState) -> Deliver + Send>;
 pub trait EngineState {
     /// The broker's reserved-topic service (downcast to the program's type, e.g. the shadows).
     fn reserved(&mut self) -> &mut dyn std::any::Any;
-    /// Publishes a message as the server (the shadow REST API's notifications).
-    fn publish(&mut self, topic: TopicName, payload: Bytes, qos: QoS, retain: bool);
+    /// Delivers a message a service of the server emits (the shadow REST API's notices).
+    fn deliver(&mut self, message: &Message);
     /// The store (changes recorded in it are committed at the end of the turn).
     fn store(&self) -> SharedStore;
     /// Broker counters.
@@ -209,8 +210,8 @@ impl<A: Authorizer, R: ReservedTopicService + 'static, P: Persistence> EngineSta
     fn reserved(&mut self) -> &mut dyn std::any::Any {
         self.broker.reserved_mut()
     }
-    fn publish(&mut self, topic: TopicName, payload: Bytes, qos: QoS, retain: bool) {
-        self.broker.publish(topic, payload, qos, retain, now_ms());
+    fn deliver(&mut self, message: &Message) {
+        self.broker.deliver_service_message(message, now_ms());
     }
     fn store(&self) -> SharedStore {
         self.store.clone()

@@ -21,9 +21,12 @@ use iot_auth::registry::CertificateRegistry;
 use iot_auth::sigv4::{HttpRequest, SigV4Error, Verifier};
 use iot_auth::x509::CertificateId;
 use iot_broker_core::codec::{Limits, QoS};
+use iot_broker_core::message::Message;
 use iot_broker_core::profile::Profile;
-use iot_broker_core::topic::TopicName;
-use iot_shadow::{ShadowError, ShadowKey, is_valid_shadow_name, is_valid_thing_name};
+use iot_broker_core::topic::{TopicName, TopicRefusal};
+use iot_shadow::{
+    Operation, ShadowError, ShadowKey, TopicKind, is_valid_shadow_name, is_valid_thing_name,
+};
 use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::oneshot;
@@ -352,8 +355,15 @@ async fn publish(
         Some("true") => true,
         Some(_) => return invalid("retain must be true or false"),
     };
-    let Ok(name) = TopicName::new(topic.as_ref(), &Profile::aws_iot()) else {
-        return invalid("Invalid topic name");
+    // Reserved topics a device may not publish to (lifecycle events, shadow responses) are as
+    // closed to HTTPS as to MQTT; shadow requests and Basic Ingest are open.
+    let name = match TopicName::new(topic.as_ref(), &Profile::aws_iot()) {
+        Ok(name) => name,
+        Err(TopicRefusal::Reserved) => {
+            tracing::info!(principal = caller.principal, topic = %topic, "HTTPS publish to a reserved topic refused");
+            return error(StatusCode::FORBIDDEN, "ForbiddenException", "Forbidden");
+        }
+        Err(TopicRefusal::Invalid(_)) => return invalid("Invalid topic name"),
     };
     let decision = guard_for(context, caller).publish(name.as_str(), retain);
     if !decision.is_allowed() {
@@ -429,19 +439,23 @@ async fn shadow(
             let shadows = services.shadows();
             let outcome = match action {
                 Action::GetThingShadow => shadows.get(&key, &body, now),
-                Action::DeleteThingShadow => shadows.delete(&key, &body, now),
+                Action::DeleteThingShadow => shadows.delete(&key, &body, now).inspect(|doc| {
+                    // Subscribers of delete/accepted hear of it, as after an MQTT delete.
+                    state.deliver(&Message::new(
+                        key.topic(TopicKind::Accepted(Operation::Delete)),
+                        doc.to_string(),
+                        QoS::AtLeastOnce,
+                        false,
+                    ));
+                }),
                 _ => shadows.update(&key, &body, now).map(|outcome| {
                     for message in outcome.messages {
-                        if let Ok(topic) =
-                            TopicName::new(message.topic.as_str(), &Profile::aws_iot())
-                        {
-                            state.publish(
-                                topic,
-                                Bytes::from(message.payload.into_bytes()),
-                                QoS::AtLeastOnce,
-                                false,
-                            );
-                        }
+                        state.deliver(&Message::new(
+                            message.topic.as_str(),
+                            message.payload.into_bytes(),
+                            QoS::AtLeastOnce,
+                            false,
+                        ));
                     }
                     outcome.accepted
                 }),

@@ -85,7 +85,7 @@ async fn https_with_alpn_x_amzn_http_ca_limits_and_named_shadows() {
             .create_policy(
                 "shadows",
                 r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":
-                 ["iot:UpdateThingShadow","iot:GetThingShadow","iot:ListNamedShadowsForThing"],"Resource":"*"}]}"#,
+                 ["iot:UpdateThingShadow","iot:GetThingShadow","iot:DeleteThingShadow","iot:ListNamedShadowsForThing"],"Resource":"*"}]}"#,
             )
             .unwrap();
         opened
@@ -138,6 +138,83 @@ async fn https_with_alpn_x_amzn_http_ca_limits_and_named_shadows() {
     )
     .await;
     assert_eq!(status, 400);
+
+    // Reserved topics devices may not publish to: 403, as over MQTT.
+    let line = "POST /topics/$aws/things/car-9/shadow/update/accepted HTTP/1.1";
+    let (status, _) = request(port, d, ca, &[], line, b"{}").await;
+    assert_eq!(status, 403);
+    let line = "POST /topics/$aws/events/presence/connected/car-9 HTTP/1.1";
+    let (status, _) = request(port, d, ca, &[], line, b"{}").await;
+    assert_eq!(status, 403);
+
+    // A shadow request over HTTPS publish reaches the shadow service.
+    let line = "POST /topics/$aws/things/car-9/shadow/update?qos=1 HTTP/1.1";
+    let (status, _) = request(
+        port,
+        d,
+        ca,
+        &[],
+        line,
+        br#"{"state":{"reported":{"via":"publish"}}}"#,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, doc) = request(port, d, ca, &[], "GET /things/car-9/shadow HTTP/1.1", b"").await;
+    assert_eq!(status, 200, "{doc}");
+    assert_eq!(doc["state"]["reported"]["via"], "publish");
+
+    // A REST update notifies MQTT subscribers on update/accepted, as AWS does.
+    let (car, mut events) = rumqttc(&devices[0], "rest-watcher", running.mqtts.port(), true);
+    wait_for(&mut events, |e| {
+        matches!(e, Event::Incoming(Packet::ConnAck(_))).then_some(())
+    })
+    .await
+    .unwrap();
+    car.subscribe("$aws/things/car-9/shadow/update/accepted", QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    wait_for(&mut events, |e| {
+        matches!(e, Event::Incoming(Packet::SubAck(_))).then_some(())
+    })
+    .await
+    .unwrap();
+    let (status, _) = request(
+        port,
+        d,
+        ca,
+        &[],
+        "POST /things/car-9/shadow HTTP/1.1",
+        br#"{"state":{"reported":{"via":"rest"}}}"#,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let accepted = wait_for(&mut events, incoming_publish).await.unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&accepted.payload).unwrap();
+    assert_eq!(doc["state"]["reported"]["via"], "rest");
+
+    // And a REST delete on delete/accepted.
+    car.subscribe("$aws/things/car-9/shadow/delete/accepted", QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    wait_for(&mut events, |e| {
+        matches!(e, Event::Incoming(Packet::SubAck(_))).then_some(())
+    })
+    .await
+    .unwrap();
+    let (status, deleted) = request(
+        port,
+        d,
+        ca,
+        &[],
+        "DELETE /things/car-9/shadow HTTP/1.1",
+        b"",
+    )
+    .await;
+    assert_eq!(status, 200, "{deleted}");
+    let notice = wait_for(&mut events, incoming_publish).await.unwrap();
+    assert_eq!(notice.topic, "$aws/things/car-9/shadow/delete/accepted");
+    let doc: serde_json::Value = serde_json::from_slice(&notice.payload).unwrap();
+    assert_eq!(doc["version"], deleted["version"]);
 
     // Named shadows over REST, then the listing, paged.
     for name in ["engine", "doors", "lights"] {

@@ -402,3 +402,17 @@ fn aws_drops_a_delivery_unacknowledged_for_an_hour() {
             .is_empty()
     );
 }
+
+#[test]
+fn service_messages_reach_subscribers_of_reserved_topics_and_are_never_retained() {
+    let mut s = Sim::new(Profile::aws_iot());
+    let (car, _) = s.connect("car", true);
+    let accepted = "$aws/things/car/shadow/update/accepted";
+    s.subscribe(car, &[(accepted, QoS::AtLeastOnce)]).unwrap();
+    let notice = iot_broker_core::message::Message::new(accepted, "{}", QoS::AtLeastOnce, true);
+    let now = s.now;
+    s.broker.deliver_service_message(&notice, now);
+    s.drain();
+    assert_eq!(s.received(car), [(accepted.to_owned(), "{}".to_owned())]);
+    assert_eq!(s.broker.retained_count(), 0);
+}

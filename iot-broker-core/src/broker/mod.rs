@@ -368,6 +368,14 @@ impl<A: Authorizer, R: ReservedTopicService, P: Persistence> Broker<A, R, P> {
         }
     }
 
+    /// Deliver a message one of the server's own services emits outside a PUBLISH (the shadow
+    /// REST API's `/accepted`, `/delta` and `/documents` notices): routed to subscribers as the
+    /// reserved-topic service's answers are (reserved topics included), never retained, never
+    /// handed to a service.
+    pub fn deliver_service_message(&mut self, message: &Message, now_ms: u64) {
+        self.route(message, now_ms);
+    }
+
     /// Publish from the server side (HTTPS publish, a rule): retained, routed and handed to the
     /// reserved-topic service like a client's PUBLISH, after the caller has authorized it.
     pub fn publish(

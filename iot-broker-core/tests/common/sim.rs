@@ -69,7 +69,8 @@ impl<A: Authorizer, R: ReservedTopicService, P: Persistence> Sim<A, R, P> {
         }
     }
 
-    fn drain(&mut self) {
+    /// Collect what the broker emitted into the inboxes (after a direct call on `broker`).
+    pub fn drain(&mut self) {
         while let Some(out) = self.broker.poll_output() {
             match out {
                 Output::Send { conn, packet } => {
