@@ -5,7 +5,13 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use std::convert::Infallible;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{CONTENT_TYPE, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
 use tokio::net::TcpListener;
 
 use crate::engine::{EngineHandle, EngineState};
@@ -183,47 +189,48 @@ pub fn render(state: &dyn EngineState, refusals: &BTreeMap<&'static str, u64>) -
 /// Serves `GET /metrics` until the listener task is dropped.
 pub async fn serve(listener: TcpListener, engine: EngineHandle, refusals: RefusalCounts) {
     loop {
-        let Ok((mut stream, _)) = listener.accept().await else {
+        let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
         let engine = engine.clone();
         let refusals = refusals.clone();
+        let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+            let engine = engine.clone();
+            let refusals = refusals.clone();
+            async move { Ok::<_, Infallible>(answer(&request, &engine, &refusals).await) }
+        });
         tokio::spawn(async move {
-            let mut buf = vec![0u8; 2048];
-            let mut len = 0;
-            while !buf
-                .get(..len)
-                .unwrap_or_default()
-                .windows(4)
-                .any(|w| w == b"\r\n\r\n")
-            {
-                match stream.read(buf.get_mut(len..).unwrap_or_default()).await {
-                    Ok(0) | Err(_) => return,
-                    Ok(n) => len += n,
-                }
-                if len == buf.len() {
-                    return;
-                }
-            }
-            let head = String::from_utf8_lossy(buf.get(..len).unwrap_or_default()).to_string();
-            let response = if head.starts_with("GET /metrics ") {
-                let counts = refusals
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .clone();
-                match engine.query(move |state| render(state, &counts)).await {
-                    Some(body) => format!(
-                        "HTTP/1.1 200 OK\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                        body.len()
-                    ),
-                    None => "HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".to_owned(),
-                }
-            } else {
-                "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-                    .to_owned()
-            };
-            let _ = stream.write_all(response.as_bytes()).await;
-            let _ = stream.shutdown().await;
+            let _ = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(std::time::Duration::from_secs(10))
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .await;
         });
     }
+}
+
+async fn answer(
+    request: &Request<Incoming>,
+    engine: &EngineHandle,
+    refusals: &RefusalCounts,
+) -> Response<Full<Bytes>> {
+    let (status, body) = if request.method() != Method::GET || request.uri().path() != "/metrics" {
+        (StatusCode::NOT_FOUND, String::new())
+    } else {
+        let counts = refusals
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        match engine.query(move |state| render(state, &counts)).await {
+            Some(text) => (StatusCode::OK, text),
+            None => (StatusCode::SERVICE_UNAVAILABLE, String::new()),
+        }
+    };
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
+    response
 }
