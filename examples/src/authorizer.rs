@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
 
-use iot_auth::policy::{PolicyGuard, ResourceArns};
+use iot_auth::policy::{PolicyGuard, RequestContext, ResourceArns};
 use iot_auth::registry::CertificateRegistry;
 use iot_auth::x509::CertificateId;
 use iot_broker_core::auth::{Authorizer, Client, ConnectDenied, ConnectRequest};
@@ -41,6 +41,21 @@ fn source_ip(remote: Option<&str>) -> Option<String> {
         Ok(addr) => addr.ip().to_string(),
         Err(_) => remote.to_owned(),
     })
+}
+
+/// The policy-variable context of `principal` (a certificate id or an IAM user ARN): its
+/// certificate's fields when it is a certificate, its thing, the client id and source address.
+pub fn request_context(
+    registry: &CertificateRegistry,
+    principal: &str,
+    client_id: Option<&str>,
+    source_ip: Option<&str>,
+) -> RequestContext {
+    let certificate = CertificateId::parse(principal)
+        .ok()
+        .and_then(|id| registry.certificate(&id))
+        .map(|record| Arc::new(record.certificate.clone()));
+    registry.context_for(principal, certificate, client_id, source_ip)
 }
 
 impl PolicyAuthorizer {
@@ -97,13 +112,9 @@ impl Authorizer for PolicyAuthorizer {
         }
         let registry = self.registry.read().unwrap_or_else(PoisonError::into_inner);
         self.generation = registry.generation();
-        let certificate = CertificateId::parse(principal)
-            .ok()
-            .and_then(|id| registry.certificate(&id))
-            .map(|record| Arc::new(record.certificate.clone()));
-        let mut context = registry.context_for(
+        let mut context = request_context(
+            &registry,
             principal,
-            certificate,
             Some(client_id),
             source_ip(request.client.remote_addr).as_deref(),
         );

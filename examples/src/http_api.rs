@@ -19,7 +19,6 @@ use hyper::{Method, Request, Response, StatusCode};
 use iot_auth::policy::{Action, PolicyGuard, ResourceArns};
 use iot_auth::registry::CertificateRegistry;
 use iot_auth::sigv4::{HttpRequest, SigV4Error, Verifier};
-use iot_auth::x509::CertificateId;
 use iot_broker_core::codec::{Limits, QoS};
 use iot_broker_core::message::Message;
 use iot_broker_core::profile::Profile;
@@ -32,6 +31,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::oneshot;
 
 use crate::access_keys::SharedAccessKeys;
+use crate::authorizer::request_context;
 use crate::engine::{EngineHandle, Event, now_ms};
 use crate::metrics::{RefusalCounts, count_refusal};
 use crate::shadows::CloudServices;
@@ -201,13 +201,9 @@ fn guard_for(context: &HttpContext, caller: &Caller) -> PolicyGuard {
         .registry
         .read()
         .unwrap_or_else(PoisonError::into_inner);
-    let certificate = CertificateId::parse(&caller.principal)
-        .ok()
-        .and_then(|id| registry.certificate(&id))
-        .map(|record| Arc::new(record.certificate.clone()));
-    let request_context = registry.context_for(
+    let request_context = request_context(
+        &registry,
         &caller.principal,
-        certificate,
         None,
         Some(&caller.peer.ip().to_string()),
     );
