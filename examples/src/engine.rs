@@ -254,7 +254,7 @@ pub fn run<A: Authorizer, R: ReservedTopicService + 'static, P: Persistence>(
             .generation()
     });
     let mut outboxes: HashMap<ConnectionId, mpsc::UnboundedSender<ToConnection>> = HashMap::new();
-    let mut publish_replies: Vec<(oneshot::Sender<bool>, bool)> = Vec::new();
+    let mut publish_replies: Vec<oneshot::Sender<bool>> = Vec::new();
     let mut answers: Vec<Deliver> = Vec::new();
     let mut last_tick = Instant::now();
     let mut commits = 0u64;
@@ -310,7 +310,7 @@ pub fn run<A: Authorizer, R: ReservedTopicService + 'static, P: Persistence>(
                     reply,
                 } => {
                     broker.publish(topic, payload, qos, retain, now);
-                    publish_replies.push((reply, true));
+                    publish_replies.push(reply);
                 }
                 Event::Query(ask) => {
                     let extra = counters(&mut broker);
@@ -359,7 +359,7 @@ fn flush<A: Authorizer, R: ReservedTopicService, P: Persistence>(
     broker: &mut Broker<A, R, P>,
     store: &SharedStore,
     outboxes: &mut HashMap<ConnectionId, mpsc::UnboundedSender<ToConnection>>,
-    publish_replies: &mut Vec<(oneshot::Sender<bool>, bool)>,
+    publish_replies: &mut Vec<oneshot::Sender<bool>>,
     answers: &mut Vec<Deliver>,
     commits: &mut u64,
 ) -> Result<(), crate::store::StoreError> {
@@ -373,8 +373,9 @@ fn flush<A: Authorizer, R: ReservedTopicService, P: Persistence>(
             *commits += 1;
         }
     }
-    for (reply, ok) in publish_replies.drain(..) {
-        let _ = reply.send(ok);
+    // Sent only after a successful commit; a failed one drops the senders (HTTPS answers 500).
+    for reply in publish_replies.drain(..) {
+        let _ = reply.send(true);
     }
     for deliver in answers.drain(..) {
         deliver();

@@ -21,8 +21,6 @@ use rumqttc::{AsyncClient, EventLoop, MqttOptions, TlsConfiguration, Transport};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-pub const NOW: i64 = 0; // replaced by the clock: see `now()`
-
 pub fn now() -> i64 {
     (iot_examples::engine::now_ms() / 1000) as i64
 }
