@@ -1,13 +1,18 @@
 //! The broker's [`Authorizer`] backed by the certificate registry and AWS IoT policies: one
-//! [`PolicyGuard`] (with its decision cache) per connected client, refreshed when the registry
-//! changes.
+//! [`PolicyGuard`] (with its decision cache) per connection, refreshed when the registry changes.
+//!
+//! State is keyed by [`ConnectionId`], never by client id: when a device reconnects with the id of
+//! a connection still open, the broker admits the new connection first and closes the old one
+//! after, and the old one's [`Authorizer::forget`] must not touch the new one's policies.
+//! Every refusal is logged (client id, action, resource, the deciding rule) and counted.
 
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
 
-use iot_auth::policy::{PolicyGuard, RequestContext, ResourceArns};
+use iot_auth::policy::{Decision, PolicyGuard, RequestContext, ResourceArns};
 use iot_auth::registry::CertificateRegistry;
 use iot_auth::x509::CertificateId;
+use iot_broker_core::ConnectionId;
 use iot_broker_core::auth::{Authorizer, Client, ConnectDenied, ConnectRequest};
 
 /// The principal of connections that came through a listener without authentication (the optional
@@ -19,18 +24,49 @@ struct Entry {
     guard: PolicyGuard,
 }
 
+/// Authorization refusals by action, for the metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RefusalCounters {
+    /// `iot:Connect` refused (the will topic's `iot:Publish` included).
+    pub connect: u64,
+    /// `iot:Publish` (or `iot:RetainPublish`) refused.
+    pub publish: u64,
+    /// `iot:Subscribe` refused.
+    pub subscribe: u64,
+    /// `iot:Receive` refused (the delivery was skipped).
+    pub receive: u64,
+    /// Questions about a connection the authorizer holds nothing for. The broker only asks about
+    /// connections it admitted, so a non-zero count is a bug, logged as an error.
+    pub without_state: u64,
+}
+
+impl RefusalCounters {
+    /// `(name, value)` pairs for the metrics endpoint.
+    pub fn as_metrics(&self) -> [(&'static str, u64); 5] {
+        [
+            ("authorization_refused_connect", self.connect),
+            ("authorization_refused_publish", self.publish),
+            ("authorization_refused_subscribe", self.subscribe),
+            ("authorization_refused_receive", self.receive),
+            ("authorization_without_state", self.without_state),
+        ]
+    }
+}
+
 /// Policies enforced on connect, publish (with retain), subscribe and receive.
 pub struct PolicyAuthorizer {
     registry: Arc<RwLock<CertificateRegistry>>,
     arns: ResourceArns,
-    clients: HashMap<String, Entry>,
+    connections: HashMap<ConnectionId, Entry>,
     generation: u64,
+    refusals: RefusalCounters,
 }
 
 impl std::fmt::Debug for PolicyAuthorizer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PolicyAuthorizer")
-            .field("clients", &self.clients.len())
+            .field("connections", &self.connections.len())
+            .field("refusals", &self.refusals)
             .finish_non_exhaustive()
     }
 }
@@ -58,15 +94,35 @@ pub fn request_context(
     registry.context_for(principal, certificate, client_id, source_ip)
 }
 
+/// The action a question is about, for logs and counters.
+#[derive(Debug, Clone, Copy)]
+enum Asked {
+    Publish,
+    Subscribe,
+    Receive,
+}
+
 impl PolicyAuthorizer {
     /// An authorizer over `registry` for resources of `region` and `account`.
     pub fn new(registry: Arc<RwLock<CertificateRegistry>>, region: &str, account: &str) -> Self {
         PolicyAuthorizer {
             registry,
             arns: ResourceArns::new(region, account),
-            clients: HashMap::new(),
+            connections: HashMap::new(),
             generation: 0,
+            refusals: RefusalCounters::default(),
         }
+    }
+
+    /// Refusals so far.
+    pub fn refusals(&self) -> RefusalCounters {
+        self.refusals
+    }
+
+    /// Connections the authorizer holds policies for (equal to the broker's admitted
+    /// connections; more would be a leak).
+    pub fn connections(&self) -> usize {
+        self.connections.len()
     }
 
     fn refresh(&mut self) {
@@ -75,7 +131,7 @@ impl PolicyAuthorizer {
             return;
         }
         self.generation = registry.generation();
-        for entry in self.clients.values_mut() {
+        for entry in self.connections.values_mut() {
             if entry.principal != LOCAL_DEVELOPMENT_PRINCIPAL {
                 entry
                     .guard
@@ -84,25 +140,67 @@ impl PolicyAuthorizer {
         }
     }
 
-    fn allowed(&mut self, client_id: &str, ask: impl FnOnce(&mut PolicyGuard) -> bool) -> bool {
+    /// Asks `ask` about `client`'s connection; logs and counts a refusal.
+    fn allowed(
+        &mut self,
+        client: &Client<'_>,
+        asked: Asked,
+        resource: &str,
+        ask: impl FnOnce(&mut PolicyGuard) -> Decision,
+    ) -> bool {
         self.refresh();
-        match self.clients.get_mut(client_id) {
-            Some(entry) if entry.principal == LOCAL_DEVELOPMENT_PRINCIPAL => true,
+        let client_id = client.client_id;
+        let decision = match self.connections.get_mut(&client.conn) {
+            Some(entry) if entry.principal == LOCAL_DEVELOPMENT_PRINCIPAL => return true,
             Some(entry) => ask(&mut entry.guard),
-            None => false,
+            None => {
+                self.refusals.without_state += 1;
+                tracing::error!(
+                    client_id,
+                    conn = client.conn.0,
+                    action = ?asked,
+                    resource,
+                    "authorization asked about a connection with no policy state (a bug): refused"
+                );
+                Decision::ImplicitDeny
+            }
+        };
+        if decision.is_allowed() {
+            return true;
         }
+        let counter = match asked {
+            Asked::Publish => &mut self.refusals.publish,
+            Asked::Subscribe => &mut self.refusals.subscribe,
+            Asked::Receive => &mut self.refusals.receive,
+        };
+        *counter += 1;
+        tracing::info!(
+            client_id,
+            principal = client.principal,
+            action = ?asked,
+            resource,
+            %decision,
+            "authorization refused"
+        );
+        false
     }
 }
 
 impl Authorizer for PolicyAuthorizer {
     fn connect(&mut self, request: &ConnectRequest<'_>) -> Result<(), ConnectDenied> {
         let client_id = request.client.client_id;
+        let conn = request.client.conn;
         let Some(principal) = request.client.principal else {
+            self.refusals.connect += 1;
+            tracing::info!(
+                client_id,
+                "iot:Connect refused: the transport authenticated no principal"
+            );
             return Err(ConnectDenied::NotAuthorized);
         };
         if principal == LOCAL_DEVELOPMENT_PRINCIPAL {
-            self.clients.insert(
-                client_id.to_owned(),
+            self.connections.insert(
+                conn,
                 Entry {
                     principal: principal.to_owned(),
                     guard: PolicyGuard::new(Vec::new(), self.arns.clone(), Default::default()),
@@ -133,12 +231,13 @@ impl Authorizer for PolicyAuthorizer {
         let mut guard = PolicyGuard::new(policies, self.arns.clone(), context);
         let decision = guard.connect(client_id);
         if !decision.is_allowed() {
-            tracing::info!(client_id, principal, %decision, "iot:Connect refused");
+            self.refusals.connect += 1;
+            tracing::info!(client_id, principal, action = "Connect", %decision, "authorization refused");
             return Err(ConnectDenied::NotAuthorized);
         }
         guard.set_context(stored);
-        self.clients.insert(
-            client_id.to_owned(),
+        self.connections.insert(
+            conn,
             Entry {
                 principal: principal.to_owned(),
                 guard,
@@ -148,30 +247,18 @@ impl Authorizer for PolicyAuthorizer {
     }
 
     fn publish(&mut self, client: &Client<'_>, topic: &str, retain: bool) -> bool {
-        self.allowed(client.client_id, |g| {
-            let decision = g.publish(topic, retain);
-            if !decision.is_allowed() {
-                tracing::info!(client_id = client.client_id, topic, retain, %decision, "iot:Publish refused");
-            }
-            decision.is_allowed()
-        })
+        self.allowed(client, Asked::Publish, topic, |g| g.publish(topic, retain))
     }
 
     fn subscribe(&mut self, client: &Client<'_>, filter: &str) -> bool {
-        self.allowed(client.client_id, |g| {
-            let decision = g.subscribe(filter);
-            if !decision.is_allowed() {
-                tracing::info!(client_id = client.client_id, filter, %decision, "iot:Subscribe refused");
-            }
-            decision.is_allowed()
-        })
+        self.allowed(client, Asked::Subscribe, filter, |g| g.subscribe(filter))
     }
 
     fn receive(&mut self, client: &Client<'_>, topic: &str) -> bool {
-        self.allowed(client.client_id, |g| g.receive(topic).is_allowed())
+        self.allowed(client, Asked::Receive, topic, |g| g.receive(topic))
     }
 
-    fn forget(&mut self, client_id: &str) {
-        self.clients.remove(client_id);
+    fn forget(&mut self, conn: ConnectionId) {
+        self.connections.remove(&conn);
     }
 }

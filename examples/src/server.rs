@@ -146,7 +146,12 @@ fn spawn_engine(config: &BrokerConfig) -> Result<(EngineHandle, Init, EngineThre
                 broker,
                 store,
                 events_rx,
-                |b| vec![("shadow_requests", b.reserved_mut().shadow_requests())],
+                |b| {
+                    let mut counters =
+                        vec![("shadow_requests", b.reserved_mut().shadow_requests())];
+                    counters.extend(b.authorizer_mut().refusals().as_metrics());
+                    counters
+                },
                 Some(registry),
             )
         })

@@ -21,18 +21,6 @@ use aws_sigv4::sign::v4;
 use common::*;
 use iot_examples::access_keys::AccessKey;
 use rumqttc::{Event, MqttOptions, Packet, QoS, TlsConfiguration, Transport};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-async fn metrics(addr: std::net::SocketAddr) -> String {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
-    let mut text = String::new();
-    stream.read_to_string(&mut text).await.unwrap();
-    text
-}
 
 fn wss_client(url: &str, port: u16, ca_pem: &str, client_id: &str) -> rumqttc::EventLoop {
     let mut options = MqttOptions::new(client_id, url, port);

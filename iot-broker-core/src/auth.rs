@@ -4,9 +4,17 @@
 
 use std::sync::Arc;
 
+use crate::connection::ConnectionId;
+
 /// Who is on a connection, as the broker knows it once CONNECT has been read.
+///
+/// An authorizer that keeps state per client keys it by [`Client::conn`], never by the client
+/// id: during a takeover two connections carry the same client id, and the older one is
+/// [forgotten](Authorizer::forget) after the newer one was admitted.
 #[derive(Debug, Clone, Copy)]
 pub struct Client<'a> {
+    /// The network connection (unique for the broker's lifetime; ids are never reused).
+    pub conn: ConnectionId,
     /// The MQTT client id.
     pub client_id: &'a str,
     /// What the transport authenticated (a certificate id, an access key), if anything.
@@ -80,17 +88,21 @@ pub trait Authorizer {
         true
     }
 
-    /// Forget anything cached about `client_id`'s connection (it has closed).
-    fn forget(&mut self, client_id: &str) {
-        let _ = client_id;
+    /// Forget anything kept about connection `conn`: it has closed. Called once for every
+    /// connection the broker closes or loses, whether or not its CONNECT was accepted (an
+    /// authorizer may have stored state in [`Authorizer::connect`] before the will check
+    /// refused the CONNECT).
+    fn forget(&mut self, conn: ConnectionId) {
+        let _ = conn;
     }
 }
 
 /// Allows everything: for tests and for a broker that trusts its network.
 ///
 /// ```
+/// use iot_broker_core::ConnectionId;
 /// use iot_broker_core::auth::{AllowAll, Authorizer, Client};
-/// let client = Client { client_id: "car1", principal: None, remote_addr: None };
+/// let client = Client { conn: ConnectionId(1), client_id: "car1", principal: None, remote_addr: None };
 /// assert!(AllowAll.publish(&client, "any/topic", true));
 /// ```
 #[derive(Debug, Clone, Copy, Default)]

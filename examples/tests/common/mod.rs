@@ -394,3 +394,16 @@ pub async fn https(
         serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
     )
 }
+
+/// The metrics endpoint's text (`GET /metrics`).
+pub async fn metrics(addr: std::net::SocketAddr) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).await.unwrap();
+    text
+}

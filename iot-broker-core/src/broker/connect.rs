@@ -47,6 +47,7 @@ impl<A: Authorizer, R: ReservedTopicService, P: Persistence> Broker<A, R, P> {
         };
         let transport = connection.transport.clone();
         let client = Client {
+            conn,
             client_id: &client_id,
             principal: transport.principal.as_deref(),
             remote_addr: transport.remote_addr.as_deref(),
@@ -211,6 +212,8 @@ impl<A: Authorizer, R: ReservedTopicService, P: Persistence> Broker<A, R, P> {
         let Some(connection) = self.connections.remove(&conn) else {
             return;
         };
+        // Keyed by connection: a takeover's older connection never touches the newer one's state.
+        self.authorizer.forget(conn);
         self.stats.disconnects += 1;
         self.outputs.push_back(Output::Close { conn, reason });
         let Phase::Live {
@@ -220,7 +223,6 @@ impl<A: Authorizer, R: ReservedTopicService, P: Persistence> Broker<A, R, P> {
         else {
             return;
         };
-        self.authorizer.forget(&client_id);
         if let Some(presence) = self.presence.get_mut(&client_id) {
             presence.live = presence.live.saturating_sub(1);
             presence.last_seen_ms = now_ms;

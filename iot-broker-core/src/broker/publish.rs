@@ -53,6 +53,7 @@ impl<A: Authorizer, R: ReservedTopicService, P: Persistence> Broker<A, R, P> {
             return self.close(conn, DisconnectReason::ForbiddenAccess, now_ms);
         }
         let client = Client {
+            conn,
             client_id: &client_id,
             principal: connection.transport.principal.as_deref(),
             remote_addr: connection.transport.remote_addr.as_deref(),
@@ -225,6 +226,7 @@ impl<A: Authorizer, R: ReservedTopicService, P: Persistence> Broker<A, R, P> {
         let principal = connection.transport.principal.clone();
         let remote_addr = connection.transport.remote_addr.clone();
         let client = Client {
+            conn,
             client_id: &client_id,
             principal: principal.as_deref(),
             remote_addr: remote_addr.as_deref(),

@@ -41,6 +41,7 @@ impl<A: Authorizer, R: ReservedTopicService, P: Persistence> Broker<A, R, P> {
         };
         let client_id = client_id.clone();
         let client = Client {
+            conn,
             client_id: &client_id,
             principal: connection.transport.principal.as_deref(),
             remote_addr: connection.transport.remote_addr.as_deref(),
