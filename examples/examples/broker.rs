@@ -7,5 +7,5 @@
 //! (created with a development CA on first run). `--help` lists the commands.
 
 fn main() -> std::process::ExitCode {
-    iot_examples::cli::main()
+    iot_examples::broker::cli::main()
 }

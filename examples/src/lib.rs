@@ -1,11 +1,11 @@
 //! Runtime glue for the example programs: tokio sockets, rustls, durable storage, configuration
 //! and certificates, composing the workspace's sans-IO crates.
 //!
-//! The cloud broker (`cargo run --release --example broker`) is built from [`server::start`]:
-//! an [`engine`] thread owns the `iot-broker-core` state machine, [`mqtt_connection`] tasks carry
-//! bytes, the [`store`] (redb) makes every acknowledged change durable before the acknowledgement
-//! is written, [`authorizer`] enforces AWS IoT policies, and [`shadows`] answers the Device Shadow
-//! topics.
+//! Shared folders: [`net`] (listeners, TLS accept, HTTP plumbing, the WebSocket transport),
+//! [`engine`] (the thread that owns a broker core and commits before it acknowledges), [`store`]
+//! (redb, the data directory, access keys), [`config`] and [`admin`] (the AWS-CLI-style commands
+//! and the admin socket). Programs: [`broker`], the cloud broker
+//! (`cargo run --release --example broker`). Programs import shared folders, never each other.
 //!
 //! ```
 //! assert_eq!(iot_examples::DEFAULT_MQTTS_PORT, 8883);
@@ -14,18 +14,9 @@
 /// The port AWS IoT Core serves MQTT over TLS on.
 pub const DEFAULT_MQTTS_PORT: u16 = 8883;
 
-pub mod access_keys;
 pub mod admin;
-pub mod admin_socket;
-pub mod authorizer;
-pub mod cli;
+pub mod broker;
 pub mod config;
-pub mod data_dir;
 pub mod engine;
-pub mod http_api;
-pub mod metrics;
-pub mod mqtt_connection;
-pub mod server;
-pub mod shadows;
+pub mod net;
 pub mod store;
-pub mod websocket;

@@ -37,7 +37,7 @@ async fn mqtt_with_alpn_x_amzn_mqtt_ca() {
     let scratch = Scratch::new("alpn-mqtt");
     let config = config(&scratch.0);
     let devices = provision(&config, 1);
-    let running = iot_examples::server::start(&config).await.unwrap();
+    let running = iot_examples::broker::server::start(&config).await.unwrap();
     let port = running.alpn.unwrap().port();
 
     let mut options = MqttOptions::new("alpn-car", "localhost", port);
@@ -78,7 +78,7 @@ async fn https_with_alpn_x_amzn_http_ca_limits_and_named_shadows() {
     let config = config(&scratch.0);
     let devices = provision(&config, 1);
     {
-        let dir = iot_examples::data_dir::DataDir::new(&config.data_dir);
+        let dir = iot_examples::store::data_dir::DataDir::new(&config.data_dir);
         let mut opened = dir.open(&config, now()).unwrap();
         opened
             .registry
@@ -95,7 +95,7 @@ async fn https_with_alpn_x_amzn_http_ca_limits_and_named_shadows() {
         opened.store.put_registry_json(&opened.registry.to_json());
         opened.store.commit().unwrap();
     }
-    let running = iot_examples::server::start(&config).await.unwrap();
+    let running = iot_examples::broker::server::start(&config).await.unwrap();
     let port = running.alpn.unwrap().port();
     let d = Some(&devices[0]);
     let ca = &devices[0].ca_pem;

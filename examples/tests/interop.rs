@@ -25,9 +25,9 @@ use std::time::{Duration, SystemTime};
 use common::*;
 use iot_auth::provision::{CertificateAuthority, DeviceCertificateRequest};
 use iot_auth::registry::CertificateStatus;
-use iot_examples::access_keys::AccessKey;
-use iot_examples::data_dir::DataDir;
-use iot_examples::server::Running;
+use iot_examples::broker::server::Running;
+use iot_examples::store::access_keys::AccessKey;
+use iot_examples::store::data_dir::DataDir;
 
 const IGNORED: &str = "needs mosquitto-clients, curl, paho-mqtt and mqtt.js: run .ci/interop";
 
@@ -54,7 +54,7 @@ async fn setup(label: &str) -> Setup {
     let config = config(&dir.0);
     let devices = provision(&config, 3);
     let key = provision_access_key(&config, "interop");
-    let user = iot_examples::access_keys::user_arn(&config.account, "interop");
+    let user = iot_examples::store::access_keys::user_arn(&config.account, "interop");
     let mut opened = DataDir::new(&config.data_dir).open(&config, now()).unwrap();
     opened
         .registry
@@ -86,7 +86,7 @@ async fn setup(label: &str) -> Setup {
         key_path,
         ca_path: devices[0].ca_path.clone(),
     };
-    let running = iot_examples::server::start(&config).await.unwrap();
+    let running = iot_examples::broker::server::start(&config).await.unwrap();
     Setup {
         _dir: dir,
         running,

@@ -19,11 +19,11 @@ use rumqttc::{Event, LastWill, Packet, QoS};
 async fn broker(
     label: &str,
     devices: usize,
-) -> (Scratch, iot_examples::server::Running, Vec<Device>) {
+) -> (Scratch, iot_examples::broker::server::Running, Vec<Device>) {
     let scratch = Scratch::new(label);
     let config = config(&scratch.0);
     let devices = provision(&config, devices);
-    let running = iot_examples::server::start(&config).await.unwrap();
+    let running = iot_examples::broker::server::start(&config).await.unwrap();
     (scratch, running, devices)
 }
 
@@ -87,7 +87,7 @@ async fn retained_messages_reach_exact_subscriptions_and_survive_a_restart() {
     let scratch = Scratch::new("retained");
     let config = config(&scratch.0);
     let devices = provision(&config, 1);
-    let running = iot_examples::server::start(&config).await.unwrap();
+    let running = iot_examples::broker::server::start(&config).await.unwrap();
     let port = running.mqtts.port();
     let (client, mut events) = rumqttc(&devices[0], "car-r", port, true);
     wait_for(&mut events, connected).await.unwrap();
@@ -102,7 +102,7 @@ async fn retained_messages_reach_exact_subscriptions_and_survive_a_restart() {
     .unwrap();
     running.shutdown().await;
 
-    let running = iot_examples::server::start(&config).await.unwrap();
+    let running = iot_examples::broker::server::start(&config).await.unwrap();
     let (client, mut events) = rumqttc(&devices[0], "car-r2", running.mqtts.port(), true);
     wait_for(&mut events, connected).await.unwrap();
     client

@@ -15,8 +15,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use common::*;
-use iot_examples::access_keys::AccessKey;
-use iot_examples::server::Running;
+use iot_examples::broker::server::Running;
+use iot_examples::store::access_keys::AccessKey;
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS, SubscribeReasonCode};
 use rumqttc::{TlsConfiguration, Transport};
 
@@ -40,7 +40,7 @@ async fn setup(label: &str) -> Setup {
     config.listeners.plain_mqtt = Some("127.0.0.1:0".parse().unwrap());
     let device = provision(&config, 1).remove(0);
     let key = provision_access_key(&config, "car-user");
-    let running = iot_examples::server::start(&config).await.unwrap();
+    let running = iot_examples::broker::server::start(&config).await.unwrap();
     Setup {
         _scratch: scratch,
         running,

@@ -19,7 +19,7 @@ use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
 use aws_sigv4::sign::v4;
 use common::*;
-use iot_examples::access_keys::AccessKey;
+use iot_examples::store::access_keys::AccessKey;
 use rumqttc::{Event, MqttOptions, Packet, QoS, TlsConfiguration, Transport};
 
 fn wss_client(url: &str, port: u16, ca_pem: &str, client_id: &str) -> rumqttc::EventLoop {
@@ -40,7 +40,7 @@ async fn rumqttc_over_websocket_with_a_presigned_url() {
     let config = config(&scratch.0);
     let devices = provision(&config, 1);
     let key = provision_access_key(&config, "dashboard");
-    let running = iot_examples::server::start(&config).await.unwrap();
+    let running = iot_examples::broker::server::start(&config).await.unwrap();
     let port = running.alpn.unwrap().port();
     let ca = &devices[0].ca_pem;
 
@@ -193,7 +193,7 @@ async fn https_publish_signed_by_the_aws_signer() {
     let config = config(&scratch.0);
     let devices = provision(&config, 1);
     let key = provision_access_key(&config, "backend");
-    let running = iot_examples::server::start(&config).await.unwrap();
+    let running = iot_examples::broker::server::start(&config).await.unwrap();
     let port = running.alpn.unwrap().port();
     let host = format!("localhost:{port}");
     let ca = &devices[0].ca_pem;

@@ -2,5 +2,5 @@
 //! `cargo run --example broker`.
 
 fn main() -> std::process::ExitCode {
-    iot_examples::cli::main()
+    iot_examples::broker::cli::main()
 }

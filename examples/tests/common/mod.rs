@@ -14,9 +14,9 @@ use aws_sigv4::http_request::{SignableBody, SignableRequest, SignatureLocation, 
 use aws_sigv4::sign::v4;
 use iot_auth::provision::create_keys_and_certificate;
 use iot_auth::registry::CertificateStatus;
-use iot_examples::access_keys::{AccessKey, AccessKeys};
 use iot_examples::config::BrokerConfig;
-use iot_examples::data_dir::DataDir;
+use iot_examples::store::access_keys::{AccessKey, AccessKeys};
+use iot_examples::store::data_dir::DataDir;
 use rumqttc::{AsyncClient, EventLoop, MqttOptions, TlsConfiguration, Transport};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -117,7 +117,7 @@ pub fn provision(config: &BrokerConfig, count: usize) -> Vec<Device> {
 }
 
 pub fn set_status(
-    running: &iot_examples::server::Running,
+    running: &iot_examples::broker::server::Running,
     device: &Device,
     status: CertificateStatus,
 ) {

@@ -4,6 +4,14 @@
 //! Writes are batched: the broker records changes through [`BrokerPersistence`] and
 //! [`DurableShadows`] into one pending batch, and the engine commits it (one fsync) before it
 //! writes the packets that acknowledge those changes.
+//!
+//! Also here: the [`data_dir`] (the store file, the development CA, server and device
+//! certificates) and the SigV4 [`access_keys`] kept in the store.
+//!
+//! May import: `config/`. Must not import a program folder.
+
+pub mod access_keys;
+pub mod data_dir;
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;

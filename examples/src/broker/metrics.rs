@@ -14,7 +14,8 @@ use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use tokio::net::TcpListener;
 
-use crate::engine::{EngineHandle, EngineState};
+use super::program::{BrokerRequest, MetricsSnapshot};
+use crate::engine::EngineHandle;
 
 /// Authentication refusals counted by reason code: TLS handshakes refused by the registry under
 /// the registry's codes, SigV4 signatures refused under codes starting with [`SIGV4_PREFIX`].
@@ -33,8 +34,8 @@ pub fn count_refusal(refusals: &RefusalCounts, reason: &'static str) {
 }
 
 /// Renders the metrics text.
-pub fn render(state: &dyn EngineState, refusals: &BTreeMap<&'static str, u64>) -> String {
-    let s = state.stats();
+pub fn render(state: &MetricsSnapshot, refusals: &BTreeMap<&'static str, u64>) -> String {
+    let s = &state.stats;
     let mut out = String::new();
     let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
         let _ = writeln!(
@@ -46,19 +47,19 @@ pub fn render(state: &dyn EngineState, refusals: &BTreeMap<&'static str, u64>) -
         "aws_iot_connections",
         "gauge",
         "Open MQTT connections.",
-        state.connections() as u64,
+        state.connections as u64,
     );
     metric(
         "aws_iot_sessions",
         "gauge",
         "Live and persistent sessions.",
-        state.sessions() as u64,
+        state.sessions as u64,
     );
     metric(
         "aws_iot_retained_messages",
         "gauge",
         "Retained messages.",
-        state.retained() as u64,
+        state.retained as u64,
     );
     metric(
         "aws_iot_connects_accepted_total",
@@ -150,7 +151,7 @@ pub fn render(state: &dyn EngineState, refusals: &BTreeMap<&'static str, u64>) -
         "Persistent sessions expired.",
         s.sessions_expired,
     );
-    for (name, value) in state.counters() {
+    for &(name, value) in &state.counters {
         metric(
             &format!("aws_iot_{name}_total"),
             "counter",
@@ -187,7 +188,11 @@ pub fn render(state: &dyn EngineState, refusals: &BTreeMap<&'static str, u64>) -
 }
 
 /// Serves `GET /metrics` until the listener task is dropped.
-pub async fn serve(listener: TcpListener, engine: EngineHandle, refusals: RefusalCounts) {
+pub async fn serve(
+    listener: TcpListener,
+    engine: EngineHandle<BrokerRequest>,
+    refusals: RefusalCounts,
+) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
@@ -211,7 +216,7 @@ pub async fn serve(listener: TcpListener, engine: EngineHandle, refusals: Refusa
 
 async fn answer(
     request: &Request<Incoming>,
-    engine: &EngineHandle,
+    engine: &EngineHandle<BrokerRequest>,
     refusals: &RefusalCounts,
 ) -> Response<Full<Bytes>> {
     let (status, body) = if request.method() != Method::GET || request.uri().path() != "/metrics" {
@@ -221,8 +226,8 @@ async fn answer(
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
-        match engine.query(move |state| render(state, &counts)).await {
-            Some(text) => (StatusCode::OK, text),
+        match engine.ask(|reply| BrokerRequest::Metrics { reply }).await {
+            Some(snapshot) => (StatusCode::OK, render(&snapshot, &counts)),
             None => (StatusCode::SERVICE_UNAVAILABLE, String::new()),
         }
     };

@@ -1,13 +1,13 @@
 //! Starting and stopping the cloud broker: the engine thread, the TLS listeners (8883 and the ALPN
-//! port), the optional plain loopback listener and the metrics endpoint.
+//! port), the optional plain loopback listener, the admin socket and the metrics endpoint.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use iot_auth::endpoint::{
-    ALPN_HTTP_1_1, ALPN_HTTP_CA, ALPN_MQTT_CA, Port443Route, SniResolver, certified_key, route_443,
-    server_config,
+    ALPN_HTTP_1_1, ALPN_HTTP_CA, ALPN_MQTT_CA, EndpointError, Port443Route, SniResolver,
+    certified_key, route_443, server_config,
 };
 use iot_auth::policy::ResourceArns;
 use iot_auth::registry::{CertificateRegistry, Refusal};
@@ -19,45 +19,41 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
-use crate::access_keys::{AccessKeys, SharedAccessKeys};
-use crate::authorizer::{LOCAL_DEVELOPMENT_PRINCIPAL, PolicyAuthorizer};
+use super::authorizer::{LOCAL_DEVELOPMENT_PRINCIPAL, PolicyAuthorizer};
+use super::http::HttpContext;
+use super::metrics::{self, RefusalCounts};
+use super::program::{BrokerRequest, CloudBroker};
+use super::services::CloudServices;
 use crate::config::BrokerConfig;
-use crate::data_dir::{DataDir, SetupError};
-use crate::engine::{self, EngineHandle, now_ms};
-use crate::http_api::HttpContext;
-use crate::metrics::{self, RefusalCounts};
-use crate::shadows::CloudServices;
-use crate::store::{BrokerPersistence, DurableShadows};
-
-/// How long a client has to finish the TLS handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+use crate::engine::{self, EngineHandle, connection, now_ms};
+use crate::net::listener::{BindError, accept_tls, bind, local_addr};
+use crate::store::access_keys::{AccessKeys, SharedAccessKeys};
+use crate::store::data_dir::{DataDir, SetupError};
+use crate::store::{BrokerPersistence, DurableShadows, StoreError};
 
 /// Why the broker did not start.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StartError {
     /// The data directory could not be prepared.
     #[error(transparent)]
     Setup(#[from] SetupError),
     /// A listener could not bind.
-    #[error("cannot listen on {addr}: {error}")]
-    Bind {
-        /// The address.
-        addr: SocketAddr,
-        /// Why.
-        error: std::io::Error,
-    },
-    /// TLS could not be configured.
+    #[error(transparent)]
+    Bind(#[from] BindError),
+    /// TLS could not be configured from the server certificate.
     #[error("TLS: {0}")]
-    Tls(String),
+    Tls(#[from] EndpointError),
     /// The admin socket could not be created.
     #[error("cannot bind the admin socket {path}: {error}")]
     AdminSocket {
         /// The socket's path.
         path: std::path::PathBuf,
         /// Why.
+        #[source]
         error: std::io::Error,
     },
-    /// The engine thread stopped at start.
+    /// The engine thread could not start, or stopped at start.
     #[error("the engine thread stopped")]
     Engine,
 }
@@ -74,7 +70,7 @@ pub struct Running {
     /// The metrics endpoint.
     pub metrics: Option<SocketAddr>,
     /// The engine.
-    pub engine: EngineHandle,
+    pub engine: EngineHandle<BrokerRequest>,
     /// The registry the TLS verifier enforces.
     pub registry: Arc<RwLock<CertificateRegistry>>,
     /// The admin socket's path (removed at shutdown).
@@ -83,18 +79,22 @@ pub struct Running {
     engine_thread: Option<EngineThread>,
 }
 
+/// What the engine thread hands back once the data directory is open.
 struct Init {
     registry: Arc<RwLock<CertificateRegistry>>,
-    access_keys: AccessKeys,
-    ca: Arc<iot_auth::provision::CertificateAuthority>,
+    access_keys: Arc<RwLock<AccessKeys>>,
     server_cert_pem: String,
     server_key_pem: String,
 }
 
 /// The engine thread; it ends with the store's last commit result.
-type EngineThread = std::thread::JoinHandle<Result<(), crate::store::StoreError>>;
+type EngineThread = std::thread::JoinHandle<Result<(), StoreError>>;
 
-fn spawn_engine(config: &BrokerConfig) -> Result<(EngineHandle, Init, EngineThread), StartError> {
+/// Opens the data directory on a new engine thread (the store is not `Send`: it lives there)
+/// and runs the engine on it.
+fn spawn_engine(
+    config: &BrokerConfig,
+) -> Result<(EngineHandle<BrokerRequest>, Init, EngineThread), StartError> {
     let (init_tx, init_rx) = std::sync::mpsc::channel::<Result<Init, SetupError>>();
     let (events_tx, events_rx) = std::sync::mpsc::channel();
     let config = config.clone();
@@ -102,28 +102,23 @@ fn spawn_engine(config: &BrokerConfig) -> Result<(EngineHandle, Init, EngineThre
         .name("broker-engine".into())
         .spawn(move || {
             let now = now_ms();
-            let opened = match DataDir::new(&config.data_dir).open(&config, (now / 1000) as i64) {
+            let opened = DataDir::new(&config.data_dir)
+                .open(&config, (now / 1000) as i64)
+                .and_then(|opened| {
+                    let restored = opened.store.load_broker_state()?;
+                    let keys = AccessKeys::load(&opened.store, &config.account)?;
+                    Ok((opened, restored, keys))
+                });
+            let (opened, restored, access_keys) = match opened {
                 Ok(opened) => opened,
                 Err(error) => {
                     let _ = init_tx.send(Err(error));
                     return Ok(());
                 }
             };
-            let restored = match opened.store.load_broker_state() {
-                Ok(restored) => restored,
-                Err(error) => {
-                    let _ = init_tx.send(Err(SetupError::Store(error)));
-                    return Ok(());
-                }
-            };
-            let access_keys = match AccessKeys::load(&opened.store, &config.account) {
-                Ok(keys) => keys,
-                Err(error) => {
-                    let _ = init_tx.send(Err(SetupError::Store(error)));
-                    return Ok(());
-                }
-            };
             let registry = Arc::new(RwLock::new(opened.registry));
+            let access_keys = Arc::new(RwLock::new(access_keys));
+            let ca = Arc::new(opened.ca);
             let store = opened.store.shared();
             let broker = Broker::builder(config.profile())
                 .authorizer(PolicyAuthorizer::new(
@@ -135,24 +130,20 @@ fn spawn_engine(config: &BrokerConfig) -> Result<(EngineHandle, Init, EngineThre
                 .persistence(BrokerPersistence::new(store.clone(), restored))
                 .seed(now)
                 .build(now);
+            let program =
+                CloudBroker::new(config.clone(), registry.clone(), access_keys.clone(), ca);
             let _ = init_tx.send(Ok(Init {
-                registry: registry.clone(),
+                registry,
                 access_keys,
-                ca: Arc::new(opened.ca),
                 server_cert_pem: opened.server_cert_pem,
                 server_key_pem: opened.server_key_pem,
             }));
             engine::run(
+                program,
                 broker,
                 store,
                 events_rx,
-                |b| {
-                    let mut counters =
-                        vec![("shadow_requests", b.reserved_mut().shadow_requests())];
-                    counters.extend(b.authorizer_mut().refusals().as_metrics());
-                    counters
-                },
-                Some(registry),
+                CloudBroker::save_registry,
             )
         })
         .map_err(|_| StartError::Engine)?;
@@ -160,24 +151,11 @@ fn spawn_engine(config: &BrokerConfig) -> Result<(EngineHandle, Init, EngineThre
     Ok((EngineHandle::new(events_tx), init, thread))
 }
 
-async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|error| StartError::Bind { addr, error })
-}
-
-fn local(listener: &TcpListener) -> SocketAddr {
-    listener
-        .local_addr()
-        .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
-}
-
 /// Starts the broker described by `config`.
 pub async fn start(config: &BrokerConfig) -> Result<Running, StartError> {
     let (engine, init, engine_thread) = spawn_engine(config)?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let key = certified_key(&init.server_cert_pem, &init.server_key_pem, &provider)
-        .map_err(|e| StartError::Tls(e.to_string()))?;
+    let key = certified_key(&init.server_cert_pem, &init.server_key_pem, &provider)?;
     let resolver = Arc::new(SniResolver::new(
         key,
         config.endpoint_names.clone(),
@@ -202,26 +180,23 @@ pub async fn start(config: &BrokerConfig) -> Result<Running, StartError> {
     let tls = |verifier: Arc<RegistryClientVerifier>, alpn: &[&[u8]]| {
         server_config(provider.clone(), verifier, resolver.clone(), alpn)
             .map(|c| TlsAcceptor::from(Arc::new(c)))
-            .map_err(|e| StartError::Tls(e.to_string()))
     };
     let mqtts_acceptor = tls(mandatory.clone(), &[])?;
     let alpn_acceptor = tls(
         optional.clone(),
         &[ALPN_MQTT_CA, ALPN_HTTP_CA, ALPN_HTTP_1_1],
     )?;
-    let limits = config.profile().limits;
-    let access_keys = Arc::new(RwLock::new(init.access_keys));
     let http = Arc::new(HttpContext {
         engine: engine.clone(),
         registry: init.registry.clone(),
         // boto3 signs HTTPS with `iotdata`; AWS's pages and the WebSocket use `iotdevicegateway`.
         sigv4: Verifier::new(
-            SharedAccessKeys(access_keys.clone()),
+            SharedAccessKeys(init.access_keys.clone()),
             &config.region,
             &["iotdevicegateway", "iotdata"],
         ),
         arns: ResourceArns::new(&config.region, &config.account),
-        limits: limits.clone(),
+        profile: config.profile(),
         max_payload: config.limits.max_payload_bytes,
         refusals: refusals.clone(),
     });
@@ -229,19 +204,19 @@ pub async fn start(config: &BrokerConfig) -> Result<Running, StartError> {
     let mut listeners = Vec::new();
     let bind_ip = config.listeners.bind;
     let listener = bind(SocketAddr::new(bind_ip, config.listeners.mqtts_port)).await?;
-    let mqtts = local(&listener);
-    listeners.push(tokio::spawn(accept_tls(
+    let mqtts = local_addr(&listener);
+    listeners.push(tokio::spawn(accept_tls_loop(
         listener,
         mqtts_acceptor,
-        mandatory.clone(),
+        mandatory,
         http.clone(),
         false,
     )));
     let mut alpn = None;
     if let Some(port) = config.listeners.alpn_port {
         let listener = bind(SocketAddr::new(bind_ip, port)).await?;
-        alpn = Some(local(&listener));
-        listeners.push(tokio::spawn(accept_tls(
+        alpn = Some(local_addr(&listener));
+        listeners.push(tokio::spawn(accept_tls_loop(
             listener,
             alpn_acceptor,
             optional,
@@ -252,52 +227,35 @@ pub async fn start(config: &BrokerConfig) -> Result<Running, StartError> {
     let mut plain_mqtt = None;
     if let Some(addr) = config.listeners.plain_mqtt {
         let listener = bind(addr).await?;
-        plain_mqtt = Some(local(&listener));
-        let engine = engine.clone();
-        let limits = limits.clone();
-        listeners.push(tokio::spawn(async move {
-            loop {
-                let Ok((stream, peer)) = listener.accept().await else {
-                    continue;
-                };
-                let transport = TransportInfo {
-                    principal: Some(Arc::from(LOCAL_DEVELOPMENT_PRINCIPAL)),
-                    remote_addr: Some(Arc::from(peer.to_string())),
-                };
-                let _ = stream.set_nodelay(true);
-                tokio::spawn(crate::mqtt_connection::serve(
-                    stream,
-                    transport,
-                    engine.clone(),
-                    limits.clone(),
-                ));
-            }
-        }));
+        plain_mqtt = Some(local_addr(&listener));
+        listeners.push(tokio::spawn(accept_plain_loop(listener, http.clone())));
     }
-    let admin_socket = crate::admin_socket::socket_path(&config.data_dir);
+    let admin_socket = crate::admin::socket::socket_path(&config.data_dir);
     #[cfg(unix)]
     {
         let listener =
-            crate::admin_socket::bind(&admin_socket).map_err(|error| StartError::AdminSocket {
+            crate::admin::socket::bind(&admin_socket).map_err(|error| StartError::AdminSocket {
                 path: admin_socket.clone(),
                 error,
             })?;
-        let target = crate::admin_socket::AdminTarget {
-            config: config.clone(),
-            registry: init.registry.clone(),
-            access_keys: access_keys.clone(),
-            ca: init.ca.clone(),
-        };
-        listeners.push(tokio::spawn(crate::admin_socket::serve(
+        let engine = engine.clone();
+        listeners.push(tokio::spawn(crate::admin::socket::serve(
             listener,
-            engine.clone(),
-            target,
+            move |command| {
+                let engine = engine.clone();
+                async move {
+                    engine
+                        .ask(|reply| BrokerRequest::Admin { command, reply })
+                        .await
+                        .unwrap_or(Err(crate::admin::AdminError::Stopped))
+                }
+            },
         )));
     }
     let mut metrics_addr = None;
     if let Some(addr) = config.listeners.metrics {
         let listener = bind(addr).await?;
-        metrics_addr = Some(local(&listener));
+        metrics_addr = Some(local_addr(&listener));
         listeners.push(tokio::spawn(metrics::serve(
             listener,
             engine.clone(),
@@ -317,7 +275,28 @@ pub async fn start(config: &BrokerConfig) -> Result<Running, StartError> {
     })
 }
 
-async fn accept_tls(
+/// The plain loopback listener: MQTT without TLS, every client the local development principal
+/// (everything allowed).
+async fn accept_plain_loop(listener: TcpListener, http: Arc<HttpContext>) {
+    loop {
+        let Ok((stream, peer)) = listener.accept().await else {
+            continue;
+        };
+        let transport = TransportInfo {
+            principal: Some(Arc::from(LOCAL_DEVELOPMENT_PRINCIPAL)),
+            remote_addr: Some(Arc::from(peer.to_string())),
+        };
+        let _ = stream.set_nodelay(true);
+        tokio::spawn(connection::serve(
+            stream,
+            transport,
+            http.engine.clone(),
+            http.limits().clone(),
+        ));
+    }
+}
+
+async fn accept_tls_loop(
     listener: TcpListener,
     acceptor: TlsAcceptor,
     verifier: Arc<RegistryClientVerifier>,
@@ -348,17 +327,8 @@ async fn serve_tls(
     http: Arc<HttpContext>,
     alpn_port: bool,
 ) {
-    let _ = stream.set_nodelay(true);
-    let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-        Ok(Ok(tls)) => tls,
-        Ok(Err(error)) => {
-            tracing::debug!(%peer, %error, "TLS handshake failed");
-            return;
-        }
-        Err(_) => {
-            tracing::debug!(%peer, "TLS handshake timed out");
-            return;
-        }
+    let Some(tls) = accept_tls(&acceptor, stream, peer).await else {
+        return;
     };
     let (_, conn) = tls.get_ref();
     let identity = verifier
@@ -375,13 +345,12 @@ async fn serve_tls(
                 principal: Some(Arc::from(principal.as_str())),
                 remote_addr: Some(Arc::from(peer.to_string())),
             };
-            crate::mqtt_connection::serve(tls, transport, http.engine.clone(), http.limits.clone())
-                .await;
+            connection::serve(tls, transport, http.engine.clone(), http.limits().clone()).await;
         }
         (Port443Route::HttpsWithCertificate, Some(principal)) => {
-            crate::http_api::serve(tls, peer, Some(principal), http).await;
+            super::http::serve(tls, peer, Some(principal), http).await;
         }
-        (Port443Route::Http, identity) => crate::http_api::serve(tls, peer, identity, http).await,
+        (Port443Route::Http, identity) => super::http::serve(tls, peer, identity, http).await,
         (Port443Route::MqttCustomAuth, _) => {
             tracing::info!(%peer, "ALPN mqtt (custom authorizers) is not offered here; closed");
         }

@@ -1,11 +1,11 @@
-//! MQTT over WebSocket: `GET /mqtt` upgraded (RFC 6455) with subprotocol `mqtt` (SDK v2, mqtt.js,
-//! paho) or `mqttv3.1` (JS SDK v1), the one offered echoed. MQTT bytes travel in binary frames,
-//! a packet may span frames; the connection lives at most 24 hours, as on AWS.
+//! MQTT over WebSocket as a byte stream: an upgrade request answered (RFC 6455) with subprotocol
+//! `mqtt` (SDK v2, mqtt.js, paho) or `mqttv3.1` (JS SDK v1), the one offered echoed; after it the
+//! binary frames' bytes are handed to whoever serves the stream (a packet may span frames); the
+//! connection lives at most 24 hours, as on AWS. Authentication is the caller's, before this.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use futures_util::{SinkExt, StreamExt};
 use hyper::body::Incoming;
 use hyper::header::{
@@ -13,26 +13,19 @@ use hyper::header::{
     SEC_WEBSOCKET_VERSION,
 };
 use hyper::{Request, Response, StatusCode};
-use iot_broker_core::auth::TransportInfo;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::Role;
 
-use crate::http_api::{Body, Caller, HttpContext};
+use super::http::{Body, text_response};
 
 /// The longest a WebSocket connection lives (AWS: 24 hours).
 pub const MAX_WEBSOCKET_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// Subprotocols accepted, in order of preference.
 const SUBPROTOCOLS: [&str; 2] = ["mqtt", "mqttv3.1"];
-
-fn refuse(status: StatusCode, message: &'static str) -> Response<Body> {
-    let mut response = Response::new(Body::new(Bytes::from_static(message.as_bytes())));
-    *response.status_mut() = status;
-    response
-}
 
 /// The client offered subprotocols, none of them MQTT.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -42,7 +35,7 @@ pub struct UnsupportedSubprotocol;
 /// Picks the subprotocol to echo from a `Sec-WebSocket-Protocol` header (a comma-separated list).
 ///
 /// ```
-/// use iot_examples::websocket::choose_subprotocol;
+/// use iot_examples::net::websocket::choose_subprotocol;
 /// assert_eq!(choose_subprotocol(Some("mqtt")), Ok(Some("mqtt")));
 /// assert_eq!(choose_subprotocol(Some("wamp, mqttv3.1")), Ok(Some("mqttv3.1")));
 /// assert_eq!(choose_subprotocol(None), Ok(None));
@@ -63,21 +56,22 @@ pub fn choose_subprotocol(
 }
 
 /// Answers an authenticated upgrade request with `101 Switching Protocols` and, once hyper hands
-/// the connection over, serves MQTT on it.
-pub fn upgrade(
-    mut request: Request<Incoming>,
-    caller: Caller,
-    context: Arc<HttpContext>,
-) -> Response<Body> {
+/// the connection over, calls `serve` with a byte stream carrying the binary frames' contents
+/// (both ways). `serve` returning, or the 24 hours passing, closes the WebSocket.
+pub fn upgrade<F, Fut>(mut request: Request<Incoming>, serve: F) -> Response<Body>
+where
+    F: FnOnce(DuplexStream) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
     let Some(key) = request.headers().get(SEC_WEBSOCKET_KEY).cloned() else {
-        return refuse(StatusCode::BAD_REQUEST, "missing Sec-WebSocket-Key");
+        return text_response(StatusCode::BAD_REQUEST, "missing Sec-WebSocket-Key");
     };
     if request
         .headers()
         .get(SEC_WEBSOCKET_VERSION)
         .is_none_or(|v| v.as_bytes() != b"13")
     {
-        let mut response = refuse(StatusCode::UPGRADE_REQUIRED, "WebSocket version 13 only");
+        let mut response = text_response(StatusCode::UPGRADE_REQUIRED, "WebSocket version 13 only");
         response
             .headers_mut()
             .insert(SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
@@ -88,7 +82,7 @@ pub fn upgrade(
         .get(SEC_WEBSOCKET_PROTOCOL)
         .and_then(|v| v.to_str().ok());
     let Ok(protocol) = choose_subprotocol(offered) else {
-        return refuse(
+        return text_response(
             StatusCode::BAD_REQUEST,
             "unsupported WebSocket subprotocol: offer mqtt",
         );
@@ -100,8 +94,7 @@ pub fn upgrade(
             Ok(upgraded) => {
                 let io = hyper_util::rt::TokioIo::new(upgraded);
                 let ws = WebSocketStream::from_raw_socket(io, Role::Server, None).await;
-                let lifetime =
-                    tokio::time::timeout(MAX_WEBSOCKET_LIFETIME, pump(ws, caller, context));
+                let lifetime = tokio::time::timeout(MAX_WEBSOCKET_LIFETIME, pump(ws, serve));
                 if lifetime.await.is_err() {
                     tracing::info!("WebSocket connection closed after 24 hours");
                 }
@@ -129,23 +122,16 @@ pub fn upgrade(
     response
 }
 
-/// Carries MQTT bytes between the WebSocket's binary frames and an in-memory pipe whose other end
-/// is an ordinary MQTT connection.
-async fn pump<S>(ws: WebSocketStream<S>, caller: Caller, context: Arc<HttpContext>)
+/// Carries bytes between the WebSocket's binary frames and an in-memory pipe (64 KiB each way:
+/// a slow reader back-pressures the other side) whose other end `serve` reads and writes.
+async fn pump<S, F, Fut>(ws: WebSocketStream<S>, serve: F)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    F: FnOnce(DuplexStream) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
 {
-    let (broker_side, pump_side) = tokio::io::duplex(64 * 1024);
-    let transport = TransportInfo {
-        principal: Some(Arc::from(caller.principal.as_str())),
-        remote_addr: Some(Arc::from(caller.peer.to_string())),
-    };
-    let connection = tokio::spawn(crate::mqtt_connection::serve(
-        broker_side,
-        transport,
-        context.engine.clone(),
-        context.limits.clone(),
-    ));
+    let (served_side, pump_side) = tokio::io::duplex(64 * 1024);
+    let connection = tokio::spawn(serve(served_side));
     let (mut to_broker_read, mut to_broker) = tokio::io::split(pump_side);
     let (mut sink, mut stream) = ws.split();
     let inbound = async {

@@ -41,17 +41,32 @@ pub struct AccessKeys {
 /// The principal (policy target) of an IAM user.
 ///
 /// ```
-/// assert_eq!(iot_examples::access_keys::user_arn("123456789012", "dashboard"),
+/// assert_eq!(iot_examples::store::access_keys::user_arn("123456789012", "dashboard"),
 ///            "arn:aws:iam::123456789012:user/dashboard");
 /// ```
 pub fn user_arn(account: &str, user_name: &str) -> String {
     format!("arn:aws:iam::{account}:user/{user_name}")
 }
 
+/// Why an access key could not be made or changed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AccessKeyError {
+    /// IAM's user-name rule.
+    #[error("invalid user name {0:?}: 1 to 64 of A-Z a-z 0-9 +=,.@_-")]
+    InvalidUserName(String),
+    /// No such key.
+    #[error("no access key {0}")]
+    UnknownKey(String),
+    /// The operating system gave no randomness.
+    #[error("no randomness: {0}")]
+    Random(String),
+}
+
 /// Random characters from `alphabet` (the OS random source).
-fn random_text(alphabet: &[u8], len: usize) -> Result<String, String> {
+fn random_text(alphabet: &[u8], len: usize) -> Result<String, AccessKeyError> {
     let mut bytes = vec![0u8; len];
-    getrandom::fill(&mut bytes).map_err(|e| format!("no randomness: {e}"))?;
+    getrandom::fill(&mut bytes).map_err(|e| AccessKeyError::Random(e.to_string()))?;
     Ok(bytes
         .iter()
         .map(|b| {
@@ -112,16 +127,14 @@ impl AccessKeys {
     }
 
     /// Makes a new active key for `user_name`.
-    pub fn create(&mut self, user_name: &str, now_secs: u64) -> Result<AccessKey, String> {
+    pub fn create(&mut self, user_name: &str, now_secs: u64) -> Result<AccessKey, AccessKeyError> {
         if user_name.is_empty()
             || user_name.len() > 64
             || !user_name
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b))
         {
-            return Err(format!(
-                "invalid user name {user_name:?}: 1 to 64 of A-Z a-z 0-9 +=,.@_-"
-            ));
+            return Err(AccessKeyError::InvalidUserName(user_name.to_owned()));
         }
         let key = AccessKey {
             access_key_id: format!(
@@ -141,11 +154,11 @@ impl AccessKeys {
     }
 
     /// Activates or deactivates a key.
-    pub fn set_active(&mut self, access_key_id: &str, active: bool) -> Result<(), String> {
+    pub fn set_active(&mut self, access_key_id: &str, active: bool) -> Result<(), AccessKeyError> {
         let key = self
             .keys
             .get_mut(access_key_id)
-            .ok_or_else(|| format!("no access key {access_key_id}"))?;
+            .ok_or_else(|| AccessKeyError::UnknownKey(access_key_id.to_owned()))?;
         key.active = active;
         Ok(())
     }

@@ -7,12 +7,17 @@ use iot_broker_core::codec::{Limits, decode_buf};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
-use crate::engine::{EngineHandle, Event, ToConnection};
+use super::{EngineHandle, Event, ToConnection};
 
 /// Serves one connection until either side ends it.
-pub async fn serve<S>(stream: S, transport: TransportInfo, engine: EngineHandle, limits: Limits)
-where
+pub async fn serve<S, Q>(
+    stream: S,
+    transport: TransportInfo,
+    engine: EngineHandle<Q>,
+    limits: Limits,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    Q: Send + 'static,
 {
     let (outbox, mut inbox) = mpsc::unbounded_channel();
     let Some(conn) = engine.open(transport, outbox).await else {

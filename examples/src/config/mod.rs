@@ -1,5 +1,8 @@
 //! The cloud broker's configuration: a TOML file, every field optional with a default that needs
 //! no root and no other set-up. `broker.example.toml` at the package root documents each one.
+//! Each program's configuration lives here, so the demo can compose them.
+//!
+//! May import: nothing else of this crate.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -229,7 +232,7 @@ mod tests {
 
     #[test]
     fn the_documented_example_is_the_defaults() {
-        let example = include_str!("../broker.example.toml");
+        let example = include_str!("../../broker.example.toml");
         let parsed = BrokerConfig::parse(example);
         assert!(
             matches!(&parsed, Ok(c) if *c == BrokerConfig::default()),

@@ -1,25 +1,89 @@
 //! The administrative commands (the AWS CLI's `create-thing`, `create-keys-and-certificate`,
 //! `attach-policy`, ...): one [`execute`] for both ways they run. With the broker stopped the CLI
 //! opens the data directory itself; while it runs, the CLI hands the command to the broker over
-//! its admin socket ([`crate::admin_socket`]) and the engine thread executes it against the live
-//! registry, access keys and store, so a new certificate or policy takes effect at once.
+//! its admin socket ([`socket`]) and the engine thread executes it against the live registry,
+//! access keys and store, so a new certificate or policy takes effect at once.
+//!
+//! May import: `store/`, `config/`. Must not import a program folder: a program hands the
+//! socket the function that runs a command on its engine.
+
+pub mod socket;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
-use iot_auth::provision::{CertificateAuthority, create_keys_and_certificate};
-use iot_auth::registry::{CertificateRegistry, CertificateStatus};
-use iot_auth::x509::CertificateId;
+use iot_auth::provision::{CertificateAuthority, ProvisionError, create_keys_and_certificate};
+use iot_auth::registry::{CertificateRegistry, CertificateStatus, RegistryError};
+use iot_auth::x509::{CertificateId, CertificateParseError};
 use iot_shadow::{ShadowKey, ShadowService};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::access_keys::AccessKeys;
 use crate::config::BrokerConfig;
-use crate::data_dir::{DataDir, write_file};
 use crate::engine::now_ms;
-use crate::store::{DurableShadows, SharedStore};
+use crate::store::access_keys::{AccessKeyError, AccessKeys};
+use crate::store::data_dir::{DataDir, SetupError, write_file};
+use crate::store::{DurableShadows, SharedStore, StoreError};
+
+/// Why an administrative command failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AdminError {
+    /// A thing attribute not written `name=value`.
+    #[error("attribute {0:?} is not name=value")]
+    Attribute(String),
+    /// The registry refused (unknown thing, policy or certificate; a bad document; ...).
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// A certificate could not be made.
+    #[error(transparent)]
+    Provision(#[from] ProvisionError),
+    /// Not a certificate id or ARN.
+    #[error(transparent)]
+    CertificateId(#[from] CertificateParseError),
+    /// Not a certificate status.
+    #[error("{0}")]
+    CertificateStatus(String),
+    /// Not `Active` or `Inactive`.
+    #[error("status {0:?} is not Active or Inactive")]
+    AccessKeyStatus(String),
+    /// An access key could not be made or changed.
+    #[error(transparent)]
+    AccessKey(#[from] AccessKeyError),
+    /// A file could not be read or written.
+    #[error("{path}: {error}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        error: std::io::Error,
+    },
+    /// The data directory could not be opened.
+    #[error(transparent)]
+    Setup(#[from] SetupError),
+    /// The store failed to load or commit.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The shadow service's error document (e.g. no such shadow).
+    #[error("{0}")]
+    Shadow(String),
+    /// The running broker's admin socket could not be reached or answered badly.
+    #[error("admin socket {path}: {reason}")]
+    Socket {
+        /// The socket.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The running broker refused the command (its own error text).
+    #[error("{0}")]
+    Remote(String),
+    /// The broker stopped before answering.
+    #[error("the broker is stopping")]
+    Stopped,
+}
 
 /// An administrative command, as the AWS CLI names it (`create-thing`, `attach-policy`, ...).
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand, Serialize, Deserialize)]
@@ -140,7 +204,7 @@ fn principal_id(text: &str) -> String {
 
 /// Runs one command; returns AWS-CLI-shaped JSON. The changes wait in the store for the caller's
 /// commit.
-pub fn execute(account: Account<'_>, command: AdminCommand) -> Result<Value, String> {
+pub fn execute(account: Account<'_>, command: AdminCommand) -> Result<Value, AdminError> {
     let config = account.config;
     let store = account.store.clone();
     let registry = account.registry;
@@ -159,12 +223,10 @@ pub fn execute(account: Account<'_>, command: AdminCommand) -> Result<Value, Str
             for pair in attributes {
                 let (k, v) = pair
                     .split_once('=')
-                    .ok_or_else(|| format!("attribute {pair:?} is not name=value"))?;
+                    .ok_or_else(|| AdminError::Attribute(pair.clone()))?;
                 attrs.insert(k.to_owned(), v.to_owned());
             }
-            registry
-                .create_thing(&thing_name, thing_type_name.as_deref(), attrs)
-                .map_err(|e| e.to_string())?;
+            registry.create_thing(&thing_name, thing_type_name.as_deref(), attrs)?;
             json!({
                 "thingName": thing_name,
                 "thingArn": format!("arn:aws:iot:{}:{}:thing/{thing_name}", config.region, config.account),
@@ -181,14 +243,16 @@ pub fn execute(account: Account<'_>, command: AdminCommand) -> Result<Value, Str
             set_as_active,
             out_dir,
         } => {
-            let issued = create_keys_and_certificate(registry, ca, set_as_active, now)
-                .map_err(|e| e.to_string())?;
+            let issued = create_keys_and_certificate(registry, ca, set_as_active, now)?;
             let out = out_dir.unwrap_or_else(|| dir.certs());
-            std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+            std::fs::create_dir_all(&out).map_err(|error| AdminError::Io {
+                path: out.clone(),
+                error,
+            })?;
             let id = issued.certificate_id.as_str();
-            let write = |name: &str, text: &str, private: bool| -> Result<PathBuf, String> {
+            let write = |name: &str, text: &str, private: bool| -> Result<PathBuf, AdminError> {
                 let path = out.join(format!("{id}.{name}"));
-                write_file(&path, text, private).map_err(|e| e.to_string())?;
+                write_file(&path, text, private)?;
                 Ok(path)
             };
             let cert_path = write("cert.pem", &issued.certificate_pem, false)?;
@@ -206,12 +270,10 @@ pub fn execute(account: Account<'_>, command: AdminCommand) -> Result<Value, Str
             certificate_id,
             new_status,
         } => {
-            let id =
-                CertificateId::parse(&principal_id(&certificate_id)).map_err(|e| e.to_string())?;
-            let status: CertificateStatus = new_status.parse()?;
-            registry
-                .set_certificate_status(&id, status)
-                .map_err(|e| e.to_string())?;
+            let id = CertificateId::parse(&principal_id(&certificate_id))?;
+            let status: CertificateStatus =
+                new_status.parse().map_err(AdminError::CertificateStatus)?;
+            registry.set_certificate_status(&id, status)?;
             json!({})
         }
         AdminCommand::ListCertificates => json!({
@@ -225,9 +287,7 @@ pub fn execute(account: Account<'_>, command: AdminCommand) -> Result<Value, Str
             thing_name,
             principal,
         } => {
-            registry
-                .attach_thing_principal(&thing_name, &principal_id(&principal))
-                .map_err(|e| e.to_string())?;
+            registry.attach_thing_principal(&thing_name, &principal_id(&principal))?;
             json!({})
         }
         AdminCommand::CreatePolicy {
@@ -235,9 +295,7 @@ pub fn execute(account: Account<'_>, command: AdminCommand) -> Result<Value, Str
             policy_document,
         } => {
             let document = read_document(&policy_document)?;
-            registry
-                .create_policy(&policy_name, &document)
-                .map_err(|e| e.to_string())?;
+            registry.create_policy(&policy_name, &document)?;
             json!({
                 "policyName": policy_name,
                 "policyArn": format!("arn:aws:iot:{}:{}:policy/{policy_name}", config.region, config.account),
@@ -249,9 +307,7 @@ pub fn execute(account: Account<'_>, command: AdminCommand) -> Result<Value, Str
             policy_name,
             target,
         } => {
-            registry
-                .attach_policy(&policy_name, &principal_id(&target))
-                .map_err(|e| e.to_string())?;
+            registry.attach_policy(&policy_name, &principal_id(&target))?;
             json!({})
         }
         AdminCommand::CreateAccessKey { user_name } => {
@@ -284,7 +340,7 @@ pub fn execute(account: Account<'_>, command: AdminCommand) -> Result<Value, Str
             let active = match status.as_str() {
                 "Active" => true,
                 "Inactive" => false,
-                other => return Err(format!("status {other:?} is not Active or Inactive")),
+                other => return Err(AdminError::AccessKeyStatus(other.to_owned())),
             };
             keys.set_active(&access_key_id, active)?;
             keys.save(&mut store.borrow_mut());
@@ -301,7 +357,7 @@ pub fn execute(account: Account<'_>, command: AdminCommand) -> Result<Value, Str
             let mut shadows = ShadowService::new(DurableShadows::new(store.clone()));
             return shadows
                 .get(&key, b"", now_ms())
-                .map_err(|(error, _)| error.to_json(now as u64, None));
+                .map_err(|(error, _)| AdminError::Shadow(error.to_json(now as u64, None)));
         }
     };
     store.borrow_mut().put_registry_json(&registry.to_json());
@@ -310,7 +366,7 @@ pub fn execute(account: Account<'_>, command: AdminCommand) -> Result<Value, Str
 
 /// Makes a command independent of the caller's working directory before it travels to a running
 /// broker: a `file://` policy document is read here, an output directory made absolute.
-pub fn resolve_local_paths(command: AdminCommand) -> Result<AdminCommand, String> {
+pub fn resolve_local_paths(command: AdminCommand) -> Result<AdminCommand, AdminError> {
     Ok(match command {
         AdminCommand::CreatePolicy {
             policy_name,
@@ -326,7 +382,10 @@ pub fn resolve_local_paths(command: AdminCommand) -> Result<AdminCommand, String
             set_as_active,
             out_dir: Some(
                 std::env::current_dir()
-                    .map_err(|e| e.to_string())?
+                    .map_err(|error| AdminError::Io {
+                        path: dir.clone(),
+                        error,
+                    })?
                     .join(dir),
             ),
         },
@@ -335,9 +394,12 @@ pub fn resolve_local_paths(command: AdminCommand) -> Result<AdminCommand, String
 }
 
 /// A policy document given inline or as `file://path`.
-fn read_document(text: &str) -> Result<String, String> {
+fn read_document(text: &str) -> Result<String, AdminError> {
     match text.strip_prefix("file://") {
-        Some(path) => std::fs::read_to_string(Path::new(path)).map_err(|e| format!("{path}: {e}")),
+        Some(path) => std::fs::read_to_string(Path::new(path)).map_err(|error| AdminError::Io {
+            path: PathBuf::from(path),
+            error,
+        }),
         None => Ok(text.to_owned()),
     }
 }

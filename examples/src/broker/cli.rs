@@ -4,13 +4,13 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::access_keys::AccessKeys;
 #[cfg(unix)]
 use crate::admin::resolve_local_paths;
-use crate::admin::{Account, AdminCommand, execute};
+use crate::admin::{Account, AdminCommand, AdminError, execute};
 use crate::config::BrokerConfig;
-use crate::data_dir::{DataDir, Opened, SetupError};
 use crate::engine::now_ms;
+use crate::store::access_keys::AccessKeys;
+use crate::store::data_dir::{DataDir, Opened, SetupError};
 use clap::{Parser, Subcommand};
 use serde_json::json;
 
@@ -89,7 +89,7 @@ fn serve(config: &BrokerConfig) -> ExitCode {
         Err(error) => return fail(error),
     };
     runtime.block_on(async {
-        let running = match crate::server::start(config).await {
+        let running = match super::server::start(config).await {
             Ok(running) => running,
             Err(error) => return fail(error),
         };
@@ -133,7 +133,7 @@ async fn wait_for_signal() {
 
 /// Runs one administrative command: on the data directory when the broker is stopped, else
 /// through the running broker's admin socket. Returns AWS-CLI-shaped JSON.
-fn admin(config: &BrokerConfig, command: AdminCommand) -> Result<serde_json::Value, String> {
+fn admin(config: &BrokerConfig, command: AdminCommand) -> Result<serde_json::Value, AdminError> {
     let dir = DataDir::new(&config.data_dir);
     match dir.open(config, (now_ms() / 1000) as i64) {
         Ok(Opened {
@@ -142,8 +142,7 @@ fn admin(config: &BrokerConfig, command: AdminCommand) -> Result<serde_json::Val
             ca,
             ..
         }) => {
-            let mut access_keys =
-                AccessKeys::load(&store, &config.account).map_err(|e| e.to_string())?;
+            let mut access_keys = AccessKeys::load(&store, &config.account)?;
             let store = store.shared();
             let output = execute(
                 Account {
@@ -155,13 +154,13 @@ fn admin(config: &BrokerConfig, command: AdminCommand) -> Result<serde_json::Val
                 },
                 command,
             )?;
-            store.borrow_mut().commit().map_err(|e| e.to_string())?;
+            store.borrow_mut().commit()?;
             Ok(output)
         }
         #[cfg(unix)]
         Err(SetupError::Locked(_)) => {
-            crate::admin_socket::request(&config.data_dir, &resolve_local_paths(command)?)
+            crate::admin::socket::request(&config.data_dir, &resolve_local_paths(command)?)
         }
-        Err(error) => Err(error.to_string()),
+        Err(error) => Err(error.into()),
     }
 }

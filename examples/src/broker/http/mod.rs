@@ -1,0 +1,306 @@
+//! The HTTPS side of the endpoint, as AWS IoT serves it on 443 and 8443: the AWS IoT data plane
+//! (`iot-data`: publish, Device Shadow REST, retained messages) and `GET /mqtt`, the WebSocket
+//! upgrade for MQTT.
+//!
+//! A request is authenticated by the TLS client certificate when one was presented, else by
+//! SigV4 (the `Authorization` header, or a presigned query), then routed by [`ROUTES`] to one
+//! handler per resource, which asks the principal's AWS IoT policies. Every failure is an
+//! [`ApiError`], turned into AWS's status, `x-amzn-ErrorType` and JSON body in one place
+//! ([`error`]).
+
+pub mod error;
+mod mqtt;
+mod named_shadows;
+mod publish;
+mod shadow;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, PoisonError, RwLock};
+
+use bytes::Bytes;
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response};
+use iot_auth::policy::{PolicyGuard, ResourceArns};
+use iot_auth::registry::CertificateRegistry;
+use iot_auth::sigv4::{HttpRequest, SigV4Error, Verifier};
+use iot_broker_core::codec::Limits;
+use iot_broker_core::profile::Profile;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+pub use self::error::{ApiError, ErrorType};
+use super::authorizer::request_context;
+use super::metrics::{RefusalCounts, count_refusal};
+use super::program::BrokerRequest;
+use crate::engine::{EngineHandle, now_ms};
+use crate::net::http::{Body, BodyError, header_pairs, read_body, serve_connection};
+use crate::store::access_keys::SharedAccessKeys;
+
+/// Everything a request handler needs, shared by every HTTPS connection.
+pub struct HttpContext {
+    /// The engine.
+    pub engine: EngineHandle<BrokerRequest>,
+    /// Certificates, things and policies.
+    pub registry: Arc<RwLock<CertificateRegistry>>,
+    /// SigV4 verification against the access keys.
+    pub sigv4: Verifier<SharedAccessKeys>,
+    /// ARNs of this region and account.
+    pub arns: ResourceArns,
+    /// The broker's profile: HTTPS publish checks topics under it, MQTT over WebSocket frames
+    /// packets with its limits.
+    pub profile: Profile,
+    /// Largest request body (AWS: 128 KiB for a publish); larger bodies get 413.
+    pub max_payload: usize,
+    /// Where refused signatures are counted (for the metrics).
+    pub refusals: RefusalCounts,
+}
+
+impl std::fmt::Debug for HttpContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpContext").finish_non_exhaustive()
+    }
+}
+
+impl HttpContext {
+    /// MQTT limits for WebSocket connections.
+    pub fn limits(&self) -> &Limits {
+        &self.profile.limits
+    }
+
+    /// The policy guard of a caller (no client id: HTTPS has none).
+    fn guard(&self, caller: &Caller) -> PolicyGuard {
+        let registry = self.registry.read().unwrap_or_else(PoisonError::into_inner);
+        let context = request_context(
+            &registry,
+            &caller.principal,
+            None,
+            Some(&caller.peer.ip().to_string()),
+        );
+        PolicyGuard::new(
+            registry.policies_of(&caller.principal),
+            self.arns.clone(),
+            context,
+        )
+    }
+}
+
+/// Who made a request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The certificate id or the IAM user ARN.
+    pub principal: String,
+    /// The client's address.
+    pub peer: SocketAddr,
+}
+
+/// One authenticated data-plane request, as a resource handler sees it.
+#[derive(Debug)]
+struct ApiRequest<'a> {
+    caller: Caller,
+    method: Method,
+    /// The path after the route's prefix, still percent-encoded (a topic, a thing).
+    rest: &'a str,
+    query: &'a str,
+    body: Bytes,
+}
+
+/// The data plane's resources.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Resource {
+    /// `POST /topics/{topic}`.
+    Publish,
+    /// `GET`/`POST`/`DELETE /things/{thing}/shadow[?name=]`.
+    Shadow,
+    /// `GET /api/things/shadow/ListNamedShadowsForThing/{thing}`.
+    NamedShadows,
+}
+
+/// How a route matches a path.
+#[derive(Debug, Clone, Copy)]
+enum PathPattern {
+    /// The path starts with this; the rest is the resource's argument.
+    Prefix(&'static str),
+    /// The path starts with the first and ends with the second; the middle is the argument.
+    Around(&'static str, &'static str),
+}
+
+/// The routes, in the order they are tried.
+const ROUTES: [(PathPattern, Resource); 3] = [
+    (PathPattern::Prefix("/topics/"), Resource::Publish),
+    (PathPattern::Around("/things/", "/shadow"), Resource::Shadow),
+    (
+        PathPattern::Prefix("/api/things/shadow/ListNamedShadowsForThing/"),
+        Resource::NamedShadows,
+    ),
+];
+
+/// The resource `path` names and the path's argument.
+fn route(path: &str) -> Option<(Resource, &str)> {
+    ROUTES.iter().find_map(|(pattern, resource)| {
+        let rest = match *pattern {
+            PathPattern::Prefix(prefix) => path.strip_prefix(prefix)?,
+            PathPattern::Around(prefix, suffix) => {
+                path.strip_prefix(prefix)?.strip_suffix(suffix)?
+            }
+        };
+        Some((*resource, rest))
+    })
+}
+
+/// Serves HTTP/1.1 on one TLS connection. `certificate` is the verified client certificate's
+/// principal, if the client presented one.
+pub async fn serve<S>(
+    stream: S,
+    peer: SocketAddr,
+    certificate: Option<String>,
+    context: Arc<HttpContext>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    serve_connection(stream, peer, move |request| {
+        let context = context.clone();
+        let certificate = certificate.clone();
+        async move {
+            handle(request, peer, certificate, &context)
+                .await
+                .unwrap_or_else(ApiError::into_response)
+        }
+    })
+    .await;
+}
+
+/// The metrics reason of a SigV4 refusal.
+fn sigv4_reason(error: &SigV4Error) -> &'static str {
+    match error {
+        SigV4Error::Unsigned => "sigv4_unsigned",
+        SigV4Error::Expired | SigV4Error::InvalidExpires | SigV4Error::InvalidDate => {
+            "sigv4_expired_or_bad_date"
+        }
+        SigV4Error::UnknownAccessKey(_) => "sigv4_unknown_access_key",
+        SigV4Error::SignatureMismatch => "sigv4_signature_mismatch",
+        SigV4Error::SecurityToken => "sigv4_security_token",
+        SigV4Error::WrongRegion(_)
+        | SigV4Error::WrongService(_)
+        | SigV4Error::ScopeDateMismatch { .. } => "sigv4_wrong_scope",
+        _ => "sigv4_malformed",
+    }
+}
+
+/// Checks the request's SigV4 signature (presigned when the query carries one); refusals are
+/// counted for the metrics.
+pub fn authenticate_sigv4(
+    context: &HttpContext,
+    method: &str,
+    path: &str,
+    query: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> Result<String, SigV4Error> {
+    let headers: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    let request = HttpRequest {
+        method,
+        path,
+        query,
+        headers: &headers,
+        body,
+    };
+    let now = now_ms() / 1000;
+    let verified = if query.contains("X-Amz-Signature=") {
+        context.sigv4.verify_presigned(&request, now)
+    } else {
+        context.sigv4.verify_header(&request, now)
+    };
+    match verified {
+        Ok(verified) => Ok(verified.principal),
+        Err(error) => {
+            count_refusal(&context.refusals, sigv4_reason(&error));
+            Err(error)
+        }
+    }
+}
+
+async fn handle(
+    request: Request<Incoming>,
+    peer: SocketAddr,
+    certificate: Option<String>,
+    context: &Arc<HttpContext>,
+) -> Result<Response<Body>, ApiError> {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let query = request.uri().query().unwrap_or("").to_owned();
+    let headers = header_pairs(&request);
+    if path == "/mqtt" && mqtt::is_upgrade(&request) {
+        let principal = match certificate {
+            Some(principal) => principal,
+            None => {
+                authenticate_sigv4(context, "GET", &path, &query, &headers, b"").map_err(|e| {
+                    tracing::info!(%peer, error = %e, "MQTT over WebSocket refused");
+                    // A refused upgrade is 403 whatever the reason, as AWS answers it.
+                    ApiError::new(ErrorType::Forbidden, e.to_string())
+                })?
+            }
+        };
+        return Ok(mqtt::upgrade(
+            request,
+            Caller { principal, peer },
+            context.clone(),
+        ));
+    }
+    let body = read_body(request.into_body(), context.max_payload)
+        .await
+        .map_err(|e| match e {
+            BodyError::TooLarge(_) => ApiError::new(
+                ErrorType::RequestEntityTooLarge,
+                "The payload exceeds the maximum size allowed",
+            ),
+            BodyError::Unreadable => ApiError::invalid("The request body could not be read"),
+        })?;
+    let principal = match certificate {
+        Some(principal) => principal,
+        None => authenticate_sigv4(context, method.as_str(), &path, &query, &headers, &body)
+            .inspect_err(|e| tracing::info!(%peer, error = %e, "HTTPS request refused"))?,
+    };
+    let Some((resource, rest)) = route(&path) else {
+        return Err(ApiError::new(
+            ErrorType::ResourceNotFound,
+            "No such resource",
+        ));
+    };
+    let request = ApiRequest {
+        caller: Caller { principal, peer },
+        method,
+        rest,
+        query: &query,
+        body,
+    };
+    match resource {
+        Resource::Publish => publish::handle(context, request).await,
+        Resource::Shadow => shadow::handle(context, request).await,
+        Resource::NamedShadows => named_shadows::handle(context, request).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_name_their_resource_and_argument() {
+        assert_eq!(
+            route("/topics/cars/1/speed"),
+            Some((Resource::Publish, "cars/1/speed"))
+        );
+        assert_eq!(
+            route("/things/car-1/shadow"),
+            Some((Resource::Shadow, "car-1"))
+        );
+        assert_eq!(route("/things/car-1/other"), None);
+        assert_eq!(
+            route("/api/things/shadow/ListNamedShadowsForThing/car-1"),
+            Some((Resource::NamedShadows, "car-1"))
+        );
+        assert_eq!(route("/nothing"), None);
+    }
+}
