@@ -29,12 +29,17 @@ use iot_examples::broker::server::Running;
 use iot_examples::store::access_keys::AccessKey;
 use iot_examples::store::data_dir::DataDir;
 
-const IGNORED: &str = "needs mosquitto-clients, curl, paho-mqtt and mqtt.js: run .ci/interop";
+const IGNORED: &str =
+    "needs mosquitto-clients, curl, paho-mqtt, boto3 and mqtt.js: run .ci/interop";
 
-/// Lets the test user and devices read and write shadows over REST.
+/// Lets the test user and devices read and write shadows over REST, and read retained messages
+/// under `cars/`.
 const SHADOW_REST_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[
   {"Effect":"Allow","Action":["iot:GetThingShadow","iot:UpdateThingShadow"],
-   "Resource":"arn:aws:iot:us-east-1:123456789012:thing/*"}]}"#;
+   "Resource":"arn:aws:iot:us-east-1:123456789012:thing/*"},
+  {"Effect":"Allow","Action":"iot:GetRetainedMessage",
+   "Resource":"arn:aws:iot:us-east-1:123456789012:topic/cars/*"},
+  {"Effect":"Allow","Action":"iot:ListRetainedMessages","Resource":"*"}]}"#;
 
 struct Setup {
     _dir: Scratch,
@@ -561,5 +566,92 @@ async fn mqttjs_over_websocket_presigned_and_tls() {
         "{}",
         text(&out)
     );
+    s.running.shutdown().await;
+}
+
+/// boto3's `iot-data` client, as a Python developer uses it: each data-plane error arrives as its
+/// typed exception (`ResourceNotFoundException`, `ConflictException`, `InvalidRequestException`),
+/// and retained messages read back through `get_retained_message` and `list_retained_messages`
+/// (with `nextToken` paging and boto3's own paginator).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs mosquitto-clients, curl, paho-mqtt, boto3 and mqtt.js: run .ci/interop"]
+async fn boto3_typed_errors_and_retained_messages() {
+    let s = setup("boto3").await;
+    let https = s.running.alpn.unwrap().port();
+    let before = now() * 1000;
+    let mut command = Command::new("python3");
+    command.arg(interop_dir().join("boto3_client.py"));
+    command
+        .arg("--endpoint")
+        .arg(format!("https://localhost:{https}"));
+    command.arg("--cafile").arg(&s.devices[0].ca_path);
+    command.args(["--access-key-id", &s.key.access_key_id]);
+    command.args(["--secret-access-key", &s.key.secret_access_key]);
+    command.args(["--thing", "boto-car", "--topic-prefix", "cars/boto"]);
+    let out = run(command).await;
+    let seen: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("boto3 printed no JSON ({e}): {}", text(&out)));
+
+    assert_eq!(
+        seen["get_missing"]["caught"], "ResourceNotFoundException",
+        "{seen}"
+    );
+    assert_eq!(seen["get_missing"]["status"], 404);
+    assert_eq!(
+        seen["get_missing"]["message"],
+        "No shadow exists with name: 'boto-car'"
+    );
+    assert_eq!(seen["update"]["ok"], 1, "{seen}");
+    assert_eq!(seen["conflict"]["caught"], "ConflictException", "{seen}");
+    assert_eq!(seen["conflict"]["status"], 409);
+    assert_eq!(seen["conflict"]["message"], "Version conflict");
+    assert_eq!(
+        seen["invalid"]["caught"], "InvalidRequestException",
+        "{seen}"
+    );
+    assert_eq!(seen["invalid"]["status"], 400);
+    assert_eq!(seen["invalid"]["message"], "Invalid JSON");
+    assert_eq!(seen["get"]["ok"]["reported"]["speed"], 42, "{seen}");
+
+    let retained = &seen["get_retained"];
+    assert_eq!(retained["topic"], "cars/boto/b", "{seen}");
+    assert_eq!(retained["payload"], "retained 1");
+    assert_eq!(retained["qos"], 1);
+    let modified = retained["lastModifiedTime"].as_i64().unwrap();
+    assert!(
+        modified >= before && modified <= now() * 1000 + 1000,
+        "{seen}"
+    );
+
+    // Three retained topics, two a page, in topic order.
+    let pages = seen["list_pages"].as_array().unwrap();
+    assert_eq!(pages.len(), 2, "{seen}");
+    let listed: Vec<&str> = pages
+        .iter()
+        .flat_map(|p| p.as_array().unwrap())
+        .map(|m| m["topic"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, ["cars/boto/a", "cars/boto/b", "cars/boto/c"]);
+    let first = &pages[0][0];
+    assert_eq!(first["payloadSize"], "retained 0".len());
+    assert_eq!(first["qos"], 1);
+    assert_eq!(
+        seen["paginator_topics"],
+        serde_json::json!(["cars/boto/a", "cars/boto/b", "cars/boto/c"])
+    );
+    assert_eq!(
+        seen["retained_missing"]["caught"],
+        "ResourceNotFoundException"
+    );
+    assert_eq!(seen["retained_missing"]["status"], 404);
+    assert_eq!(
+        seen["after_delete"],
+        serde_json::json!(["cars/boto/b", "cars/boto/c"])
+    );
+    assert_eq!(
+        seen["retained_forbidden"]["error"], "ForbiddenException",
+        "{seen}"
+    );
+    assert_eq!(seen["retained_forbidden"]["status"], 403);
     s.running.shutdown().await;
 }

@@ -5,8 +5,6 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use std::convert::Infallible;
-
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -16,25 +14,59 @@ use tokio::net::TcpListener;
 
 use super::program::{BrokerRequest, MetricsSnapshot};
 use crate::engine::EngineHandle;
+use crate::net::http::serve_connection;
 
-/// Authentication refusals counted by reason code: TLS handshakes refused by the registry under
-/// the registry's codes, SigV4 signatures refused under codes starting with [`SIGV4_PREFIX`].
-pub type RefusalCounts = Arc<Mutex<BTreeMap<&'static str, u64>>>;
+/// What refused a request outside the engine (the MQTT authorizer counts its own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RefusalKind {
+    /// A TLS handshake refused by the certificate registry; the label is the registry's code.
+    Tls,
+    /// A SigV4 signature refused (HTTPS and MQTT over WebSocket); the label is the reason.
+    SigV4,
+    /// An HTTPS data-plane request a policy denied; the label is the action (`iot:Publish`).
+    HttpsPolicy,
+}
 
-/// The prefix of SigV4 refusal reasons in [`RefusalCounts`].
-pub const SIGV4_PREFIX: &str = "sigv4_";
+impl RefusalKind {
+    /// The metric's name, label and help text.
+    fn metric(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            RefusalKind::Tls => (
+                "aws_iot_tls_refusals_total",
+                "reason",
+                "TLS handshakes refused by the certificate registry.",
+            ),
+            RefusalKind::SigV4 => (
+                "aws_iot_sigv4_refusals_total",
+                "reason",
+                "SigV4 signatures refused (HTTPS and MQTT over WebSocket).",
+            ),
+            RefusalKind::HttpsPolicy => (
+                "aws_iot_https_authorization_refused_total",
+                "action",
+                "HTTPS data-plane requests denied by the caller's policies.",
+            ),
+        }
+    }
+}
 
-/// Counts one refusal.
-pub fn count_refusal(refusals: &RefusalCounts, reason: &'static str) {
+/// Refusals counted by kind and label, shared by the listeners and the metrics endpoint.
+pub type RefusalCounts = Arc<Mutex<BTreeMap<(RefusalKind, &'static str), u64>>>;
+
+/// Counts one refusal of `kind` labelled `label`.
+pub fn count_refusal(refusals: &RefusalCounts, kind: RefusalKind, label: &'static str) {
     *refusals
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
-        .entry(reason)
+        .entry((kind, label))
         .or_default() += 1;
 }
 
 /// Renders the metrics text.
-pub fn render(state: &MetricsSnapshot, refusals: &BTreeMap<&'static str, u64>) -> String {
+pub fn render(
+    state: &MetricsSnapshot,
+    refusals: &BTreeMap<(RefusalKind, &'static str), u64>,
+) -> String {
     let s = &state.stats;
     let mut out = String::new();
     let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
@@ -159,29 +191,18 @@ pub fn render(state: &MetricsSnapshot, refusals: &BTreeMap<&'static str, u64>) -
             value,
         );
     }
-    let _ = writeln!(
-        out,
-        "# HELP aws_iot_tls_refusals_total TLS handshakes refused by the certificate registry.\n# TYPE aws_iot_tls_refusals_total counter"
-    );
-    for (reason, count) in refusals
-        .iter()
-        .filter(|(r, _)| !r.starts_with(SIGV4_PREFIX))
-    {
-        let _ = writeln!(
-            out,
-            "aws_iot_tls_refusals_total{{reason=\"{reason}\"}} {count}"
-        );
-    }
-    let _ = writeln!(
-        out,
-        "# HELP aws_iot_sigv4_refusals_total SigV4 signatures refused (HTTPS and MQTT over WebSocket).\n# TYPE aws_iot_sigv4_refusals_total counter"
-    );
-    for (reason, count) in refusals {
-        if let Some(reason) = reason.strip_prefix(SIGV4_PREFIX) {
-            let _ = writeln!(
-                out,
-                "aws_iot_sigv4_refusals_total{{reason=\"{reason}\"}} {count}"
-            );
+    for kind in [
+        RefusalKind::Tls,
+        RefusalKind::SigV4,
+        RefusalKind::HttpsPolicy,
+    ] {
+        let (name, label, help) = kind.metric();
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+        for ((_, value), count) in refusals
+            .range((kind, "")..)
+            .take_while(|((k, _), _)| *k == kind)
+        {
+            let _ = writeln!(out, "{name}{{{label}=\"{value}\"}} {count}");
         }
     }
     out
@@ -194,23 +215,16 @@ pub async fn serve(
     refusals: RefusalCounts,
 ) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else {
+        let Ok((stream, peer)) = listener.accept().await else {
             continue;
         };
         let engine = engine.clone();
         let refusals = refusals.clone();
-        let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+        tokio::spawn(serve_connection(stream, peer, move |request| {
             let engine = engine.clone();
             let refusals = refusals.clone();
-            async move { Ok::<_, Infallible>(answer(&request, &engine, &refusals).await) }
-        });
-        tokio::spawn(async move {
-            let _ = hyper::server::conn::http1::Builder::new()
-                .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(std::time::Duration::from_secs(10))
-                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                .await;
-        });
+            async move { answer(&request, &engine, &refusals).await }
+        }));
     }
 }
 

@@ -21,7 +21,7 @@ use tokio_rustls::TlsAcceptor;
 
 use super::authorizer::{LOCAL_DEVELOPMENT_PRINCIPAL, PolicyAuthorizer};
 use super::http::HttpContext;
-use super::metrics::{self, RefusalCounts};
+use super::metrics::{self, RefusalCounts, RefusalKind};
 use super::program::{BrokerRequest, CloudBroker};
 use super::services::CloudServices;
 use crate::config::BrokerConfig;
@@ -166,7 +166,7 @@ pub async fn start(config: &BrokerConfig) -> Result<Running, StartError> {
         let refusals = refusals.clone();
         Arc::new(move |refusal: &Refusal| {
             tracing::warn!(reason = refusal.code(), %refusal, "TLS client certificate refused");
-            metrics::count_refusal(&refusals, refusal.code());
+            metrics::count_refusal(&refusals, RefusalKind::Tls, refusal.code());
         })
     };
     let mandatory = Arc::new(

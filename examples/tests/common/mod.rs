@@ -347,7 +347,47 @@ pub async fn https(
     headers: &[(String, String)],
     body: &[u8],
 ) -> (u16, serde_json::Value) {
+    let reply = https_reply(port, device, ca_pem, alpn, request_line, headers, body).await;
+    (reply.status, reply.body)
+}
+
+/// A response as [`https_reply`] read it.
+#[derive(Debug)]
+pub struct HttpsReply {
+    /// The status (0 when there was no answer).
+    pub status: u16,
+    /// Header names (lower-case) and values.
+    pub headers: Vec<(String, String)>,
+    /// The body as JSON (`Null` when it is not JSON).
+    pub body: serde_json::Value,
+}
+
+impl HttpsReply {
+    /// The first value of header `name` (lower-case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// [`https`] with the response headers.
+pub async fn https_reply(
+    port: u16,
+    device: Option<&Device>,
+    ca_pem: &str,
+    alpn: &[&[u8]],
+    request_line: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> HttpsReply {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let no_answer = HttpsReply {
+        status: 0,
+        headers: Vec::new(),
+        body: serde_json::Value::Null,
+    };
     let connector = tokio_rustls::TlsConnector::from(Arc::new(client_tls(device, ca_pem, alpn)));
     let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
     let tls = match tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
@@ -355,7 +395,7 @@ pub async fn https(
         Err(error) => Err(error),
     };
     let Ok(mut tls) = tls else {
-        return (0, serde_json::Value::Null);
+        return no_answer;
     };
     let mut head = format!("{request_line}\r\n");
     if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host")) {
@@ -383,16 +423,22 @@ pub async fn https(
         }
     }
     let text = String::from_utf8_lossy(&response).into_owned();
-    let status = text
-        .split(' ')
-        .nth(1)
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    (
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    HttpsReply {
         status,
-        serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
-    )
+        headers,
+        body: serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
+    }
 }
 
 /// The metrics endpoint's text (`GET /metrics`).

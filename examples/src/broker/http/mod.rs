@@ -20,7 +20,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use bytes::Bytes;
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response};
-use iot_auth::policy::{PolicyGuard, ResourceArns};
+use iot_auth::policy::{Action, Decision, PolicyGuard, ResourceArns};
 use iot_auth::registry::CertificateRegistry;
 use iot_auth::sigv4::{HttpRequest, SigV4Error, Verifier};
 use iot_broker_core::codec::Limits;
@@ -29,7 +29,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 pub use self::error::{ApiError, ErrorType};
 use super::authorizer::request_context;
-use super::metrics::{RefusalCounts, count_refusal};
+use super::metrics::{RefusalCounts, RefusalKind, count_refusal};
 use super::program::BrokerRequest;
 use crate::engine::{EngineHandle, now_ms};
 use crate::net::http::{Body, BodyError, header_pairs, read_body, serve_connection};
@@ -64,6 +64,31 @@ impl HttpContext {
     /// MQTT limits for WebSocket connections.
     pub fn limits(&self) -> &Limits {
         &self.profile.limits
+    }
+
+    /// Asks the caller's policies about `action` on `resource` (as `decide` asks its guard);
+    /// a refusal is logged with the deciding rule, counted, and becomes a 403.
+    fn authorize(
+        &self,
+        caller: &Caller,
+        action: Action,
+        resource: &str,
+        decide: impl FnOnce(&mut PolicyGuard) -> Decision,
+    ) -> Result<(), ApiError> {
+        let decision = decide(&mut self.guard(caller));
+        if decision.is_allowed() {
+            return Ok(());
+        }
+        count_refusal(&self.refusals, RefusalKind::HttpsPolicy, action.name());
+        tracing::info!(
+            principal = caller.principal,
+            peer = %caller.peer,
+            action = action.name(),
+            resource,
+            %decision,
+            "HTTPS request refused by policy"
+        );
+        Err(ApiError::forbidden())
     }
 
     /// The policy guard of a caller (no client id: HTTPS has none).
@@ -171,17 +196,17 @@ pub async fn serve<S>(
 /// The metrics reason of a SigV4 refusal.
 fn sigv4_reason(error: &SigV4Error) -> &'static str {
     match error {
-        SigV4Error::Unsigned => "sigv4_unsigned",
+        SigV4Error::Unsigned => "unsigned",
         SigV4Error::Expired | SigV4Error::InvalidExpires | SigV4Error::InvalidDate => {
-            "sigv4_expired_or_bad_date"
+            "expired_or_bad_date"
         }
-        SigV4Error::UnknownAccessKey(_) => "sigv4_unknown_access_key",
-        SigV4Error::SignatureMismatch => "sigv4_signature_mismatch",
-        SigV4Error::SecurityToken => "sigv4_security_token",
+        SigV4Error::UnknownAccessKey(_) => "unknown_access_key",
+        SigV4Error::SignatureMismatch => "signature_mismatch",
+        SigV4Error::SecurityToken => "security_token",
         SigV4Error::WrongRegion(_)
         | SigV4Error::WrongService(_)
-        | SigV4Error::ScopeDateMismatch { .. } => "sigv4_wrong_scope",
-        _ => "sigv4_malformed",
+        | SigV4Error::ScopeDateMismatch { .. } => "wrong_scope",
+        _ => "malformed",
     }
 }
 
@@ -215,7 +240,7 @@ pub fn authenticate_sigv4(
     match verified {
         Ok(verified) => Ok(verified.principal),
         Err(error) => {
-            count_refusal(&context.refusals, sigv4_reason(&error));
+            count_refusal(&context.refusals, RefusalKind::SigV4, sigv4_reason(&error));
             Err(error)
         }
     }

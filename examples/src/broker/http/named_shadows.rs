@@ -25,13 +25,10 @@ pub(super) async fn handle(
     if !is_valid_thing_name(&thing) {
         return Err(ApiError::invalid("Invalid thing name"));
     }
-    let decision =
-        context
-            .guard(&request.caller)
-            .shadow(Action::ListNamedShadowsForThing, &thing, None);
-    if !decision.is_allowed() {
-        return Err(ApiError::forbidden());
-    }
+    let action = Action::ListNamedShadowsForThing;
+    context.authorize(&request.caller, action, &thing, |guard| {
+        guard.shadow(action, &thing, None)
+    })?;
     let page_size = match query_param(request.query, "pageSize").map(|s| s.parse::<usize>()) {
         None => 25,
         Some(Ok(n)) if (1..=100).contains(&n) => n,

@@ -4,6 +4,7 @@
 
 use bytes::Bytes;
 use hyper::{Method, Response};
+use iot_auth::policy::Action;
 use iot_broker_core::codec::QoS;
 use iot_broker_core::topic::{TopicName, TopicRefusal};
 use serde_json::json;
@@ -42,11 +43,9 @@ pub(super) async fn handle(
         }
         Err(TopicRefusal::Invalid(_)) => return Err(ApiError::invalid("Invalid topic name")),
     };
-    let decision = context.guard(caller).publish(name.as_str(), retain);
-    if !decision.is_allowed() {
-        tracing::info!(principal = caller.principal, topic = %topic, retain, %decision, "HTTPS publish refused");
-        return Err(ApiError::forbidden());
-    }
+    context.authorize(caller, Action::Publish, name.as_str(), |guard| {
+        guard.publish(name.as_str(), retain)
+    })?;
     let payload: Bytes = request.body;
     context
         .engine

@@ -28,13 +28,9 @@ pub(super) async fn handle(
     let thing = decode_path(request.rest);
     let name = query_param(request.query, "name").map(|n| n.into_owned());
     let caller = &request.caller;
-    let decision = context
-        .guard(caller)
-        .shadow(action, &thing, name.as_deref());
-    if !decision.is_allowed() {
-        tracing::info!(principal = caller.principal, thing, ?action, %decision, "shadow REST refused");
-        return Err(ApiError::forbidden());
-    }
+    context.authorize(caller, action, &thing, |guard| {
+        guard.shadow(action, &thing, name.as_deref())
+    })?;
     if !is_valid_thing_name(&thing) || !name.as_deref().is_none_or(is_valid_shadow_name) {
         return Err(ApiError::invalid("Invalid thing or shadow name"));
     }
