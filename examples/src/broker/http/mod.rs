@@ -3,7 +3,7 @@
 //! upgrade for MQTT.
 //!
 //! A request is authenticated by the TLS client certificate when one was presented, else by
-//! SigV4 (the `Authorization` header, or a presigned query), then routed by [`ROUTES`] to one
+//! SigV4 (the `Authorization` header, or a presigned query), then routed by one table of routes to one
 //! handler per resource, which asks the principal's AWS IoT policies. Every failure is an
 //! [`ApiError`], turned into AWS's status, `x-amzn-ErrorType` and JSON body in one place
 //! ([`error`]).
