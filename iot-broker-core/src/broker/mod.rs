@@ -9,6 +9,7 @@
 
 mod connect;
 mod publish;
+mod retained;
 mod subscribe;
 mod timers;
 
@@ -21,7 +22,7 @@ use mqtt_codec::{ConnAck, ConnectReturnCode, DecodeError, Packet, QoS, SharedPac
 use crate::auth::{AllowAll, Authorizer, TransportInfo};
 use crate::connection::{Connection, ConnectionId, Output, Phase, RateWindow};
 use crate::lifecycle::{DisconnectReason, SessionIds};
-use crate::message::Message;
+use crate::message::{Message, RetainedMessage};
 use crate::persist::{NoPersistence, Persistence};
 use crate::profile::Profile;
 use crate::retained::RetainedStore;
@@ -150,7 +151,7 @@ pub struct Broker<A = AllowAll, R = NoReservedServices, P = NoPersistence> {
     reserved: R,
     persistence: P,
     router: Router<SessionKey>,
-    retained: RetainedStore<Message>,
+    retained: RetainedStore<RetainedMessage>,
     sessions: Vec<Option<Session>>,
     free_keys: Vec<u32>,
     by_client_id: HashMap<Arc<str>, SessionKey>,
@@ -220,11 +221,6 @@ impl<A: Authorizer, R: ReservedTopicService, P: Persistence> Broker<A, R, P> {
     /// Retained messages held.
     pub fn retained_count(&self) -> usize {
         self.retained.len()
-    }
-
-    /// The retained message on exactly `topic`.
-    pub fn retained(&self, topic: &str) -> Option<&Message> {
-        self.retained.get(topic)
     }
 
     /// `client_id`'s subscriptions, if it has a session.
@@ -447,9 +443,9 @@ impl<A: Authorizer, R: ReservedTopicService, P: Persistence> Broker<A, R, P> {
     /// Rebuild retained messages and persistent sessions from the store.
     fn restore(&mut self, now_ms: u64) {
         let restored = self.persistence.load();
-        for message in restored.retained {
-            let topic = message.topic.clone();
-            self.retained.set(&topic, Some(message));
+        for retained in restored.retained {
+            let topic = retained.message.topic.clone();
+            self.retained.set(&topic, Some(retained));
         }
         for (client_id, stored) in restored.sessions {
             let mut session = Session::new(Arc::from(client_id.as_str()), true);

@@ -10,7 +10,7 @@ use super::{Broker, slot};
 use crate::auth::{Authorizer, Client};
 use crate::connection::{ConnectionId, Output, Phase};
 use crate::lifecycle::DisconnectReason;
-use crate::message::Message;
+use crate::message::{Message, RetainedMessage};
 use crate::persist::Persistence;
 use crate::profile::{DeniedPublish, OverlapPolicy};
 use crate::reserved::{PublishTarget, classify_publish};
@@ -125,7 +125,7 @@ impl<A: Authorizer, R: ReservedTopicService, P: Persistence> Broker<A, R, P> {
             PublishTarget::Forbidden => return,
         };
         if kind.is_none() && message.retain {
-            self.keep_retained(&message);
+            self.keep_retained(&message, now_ms);
         }
         // Shadow requests reach the topic's subscribers too; Basic Ingest only its rule.
         if kind != Some(ReservedKind::BasicIngest) {
@@ -147,15 +147,20 @@ impl<A: Authorizer, R: ReservedTopicService, P: Persistence> Broker<A, R, P> {
         }
     }
 
-    /// Store or delete (empty payload) the retained message on `message`'s topic.
-    fn keep_retained(&mut self, message: &Message) {
+    /// Store or delete (empty payload) the retained message on `message`'s topic, set at
+    /// `now_ms`.
+    fn keep_retained(&mut self, message: &Message, now_ms: u64) {
         if message.payload.is_empty() {
             if self.retained.set(&message.topic, None).is_some() {
                 self.persistence.delete_retained(&message.topic);
             }
         } else {
-            self.persistence.put_retained(message);
-            self.retained.set(&message.topic, Some(message.clone()));
+            let retained = RetainedMessage {
+                message: message.clone(),
+                modified_ms: now_ms,
+            };
+            self.persistence.put_retained(&retained);
+            self.retained.set(&message.topic, Some(retained));
         }
     }
 
