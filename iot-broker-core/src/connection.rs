@@ -9,6 +9,7 @@ use mqtt_codec::SharedPacket;
 use crate::auth::TransportInfo;
 use crate::lifecycle::DisconnectReason;
 use crate::message::Message;
+use crate::reserved::PublishTarget;
 use crate::stats::SessionKey;
 
 /// One network connection, named by the broker when the program opens it.
@@ -85,7 +86,8 @@ pub(crate) struct Connection {
     /// Enforced keep-alive in ms; 0 = none.
     pub keep_alive_ms: u64,
     pub last_activity_ms: u64,
-    pub will: Option<Message>,
+    /// The will, with where its topic goes (judged once, at CONNECT).
+    pub will: Option<(Message, PublishTarget)>,
     /// `sessionIdentifier` and `versionNumber` of this connection's lifecycle events.
     pub session_identifier: String,
     pub version: u64,

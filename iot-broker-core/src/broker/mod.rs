@@ -369,6 +369,8 @@ impl<A: Authorizer, R: ReservedTopicService, P: Persistence> Broker<A, R, P> {
     /// reserved-topic service's answers are (reserved topics included), never retained, never
     /// handed to a service.
     pub fn deliver_service_message(&mut self, message: &Message, now_ms: u64) {
+        // No topic check: the server's own notices go to reserved topics no client may publish
+        // to, and `route` neither retains nor hands to a service.
         self.route(message, now_ms);
     }
 
@@ -382,13 +384,16 @@ impl<A: Authorizer, R: ReservedTopicService, P: Persistence> Broker<A, R, P> {
         retain: bool,
         now_ms: u64,
     ) {
+        // `topic` was validated by the caller, perhaps under another profile: its reserved
+        // namespace is judged here, under this broker's, once.
+        let target = publish::publish_target(&self.profile, topic.as_str());
         let message = Message {
             topic: topic.into_inner(),
             payload,
             qos,
             retain,
         };
-        self.ingest(message, None, true, now_ms);
+        self.ingest(message, target, None, true, now_ms);
     }
 
     fn send(&mut self, conn: ConnectionId, packet: SharedPacket) {
