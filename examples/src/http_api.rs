@@ -359,7 +359,7 @@ async fn publish(
             tracing::info!(principal = caller.principal, topic = %topic, "HTTPS publish to a reserved topic refused");
             return error(StatusCode::FORBIDDEN, "ForbiddenException", "Forbidden");
         }
-        Err(TopicRefusal::Invalid(_)) => return invalid("Invalid topic name"),
+        Err(_) => return invalid("Invalid topic name"),
     };
     let decision = guard_for(context, caller).publish(name.as_str(), retain);
     if !decision.is_allowed() {

@@ -40,7 +40,8 @@ pub struct Restored {
 /// since an implementation may buffer them and commit a batch when the program asks it to (a
 /// failed commit is the program's to handle: it must not send the acknowledgements).
 pub trait Persistence {
-    /// Everything stored, for [`Broker::new`](crate::Broker::new).
+    /// Everything stored, for [`BrokerBuilder::build`](crate::BrokerBuilder::build).
+    #[must_use]
     fn load(&mut self) -> Restored;
     /// Retain `retained.message` on its topic, replacing any before it; store its
     /// `modified_ms` with it.

@@ -54,6 +54,7 @@ const PRESENCE_RESET_MS: u64 = 3_600_000;
 /// assert_eq!(broker.session_count(), 0);
 /// ```
 #[derive(Debug)]
+#[must_use = "a builder makes no broker until `build`"]
 pub struct BrokerBuilder<A, R, P> {
     profile: Profile,
     authorizer: A,
@@ -105,6 +106,7 @@ impl<A: Authorizer, R: ReservedTopicService, P: Persistence> BrokerBuilder<A, R,
     }
 
     /// The broker, with the persisted sessions and retained messages restored at `now_ms`.
+    #[must_use]
     pub fn build(self, now_ms: u64) -> Broker<A, R, P> {
         let mut broker = Broker {
             router: Router::new(self.profile.multi_level_rule),
@@ -253,11 +255,13 @@ impl<A: Authorizer, R: ReservedTopicService, P: Persistence> Broker<A, R, P> {
     }
 
     /// The next thing to do, in order.
+    #[must_use = "an output is an instruction: send the packet or close the connection"]
     pub fn poll_output(&mut self) -> Option<Output> {
         self.outputs.pop_front()
     }
 
     /// A new network connection, which must send CONNECT within the profile's connect timeout.
+    #[must_use = "the id names the connection in every later call"]
     pub fn open(&mut self, transport: TransportInfo, now_ms: u64) -> ConnectionId {
         let id = ConnectionId(self.next_conn);
         self.next_conn += 1;
