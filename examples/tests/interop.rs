@@ -589,6 +589,7 @@ async fn boto3_typed_errors_and_retained_messages() {
     command.args(["--secret-access-key", &s.key.secret_access_key]);
     command.args(["--thing", "boto-car", "--topic-prefix", "cars/boto"]);
     let out = run(command).await;
+    eprintln!("boto3 saw: {}", String::from_utf8_lossy(&out.stdout));
     let seen: serde_json::Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("boto3 printed no JSON ({e}): {}", text(&out)));
 

@@ -51,6 +51,8 @@ fn check(policies: Vec<Arc<Policy>>, ctx: RequestContext, table: Table<'_>) {
             Action::RetainPublish => g.publish(target, true),
             Action::Subscribe => g.subscribe(target),
             Action::Receive => g.receive(target),
+            Action::GetRetainedMessage => g.get_retained_message(target),
+            Action::ListRetainedMessages => g.list_retained_messages(),
             other => g.shadow(other, target, None),
         };
         assert_eq!(
@@ -248,6 +250,41 @@ fn retained_publish_needs_publish_and_retain_publish() {
         vec![retain_only],
         RequestContext::for_client("c"),
         &[(Action::RetainPublish, "device/sample", false)],
+    );
+}
+
+#[test]
+fn retained_messages_read_over_rest() {
+    // AWS's "get and list retained messages" example: GetRetainedMessage on one topic ARN,
+    // ListRetainedMessages on `*` (it takes no topic).
+    let p = policy(
+        r#"{"Effect":"Allow","Action":"iot:GetRetainedMessage","Resource":"ARN:topic/some_specific_topic"},
+                      {"Effect":"Allow","Action":"iot:ListRetainedMessages","Resource":"*"}"#,
+    );
+    check(
+        vec![p],
+        RequestContext::default(),
+        &[
+            (Action::GetRetainedMessage, "some_specific_topic", true),
+            (Action::GetRetainedMessage, "some_other_topic", false),
+            (Action::ListRetainedMessages, "", true),
+            // Reading retained messages grants nothing over MQTT.
+            (Action::Receive, "some_specific_topic", false),
+            (Action::Publish, "some_specific_topic", false),
+        ],
+    );
+    // Publishing retained messages does not let one read them back over REST.
+    let publisher = policy(
+        r#"{"Effect":"Allow","Action":["iot:Publish","iot:RetainPublish","iot:Receive"],"Resource":"ARN:topic/*"}"#,
+    );
+    check(
+        vec![publisher],
+        RequestContext::for_client("c"),
+        &[
+            (Action::RetainPublish, "device/sample", true),
+            (Action::GetRetainedMessage, "device/sample", false),
+            (Action::ListRetainedMessages, "", false),
+        ],
     );
 }
 

@@ -41,6 +41,7 @@ pub struct ConnectRequest<'a> {
 
 /// Why a CONNECT is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ConnectDenied {
     /// The credentials are wrong (CONNACK 0x04 in the standard profile).
     BadCredentials,
@@ -70,12 +71,14 @@ pub trait Authorizer {
 
     /// May `client` publish to `topic` (with the RETAIN flag `retain`)? Also asked for a will
     /// at connect time.
+    #[must_use]
     fn publish(&mut self, client: &Client<'_>, topic: &str, retain: bool) -> bool {
         let _ = (client, topic, retain);
         true
     }
 
     /// May `client` subscribe to `filter`?
+    #[must_use]
     fn subscribe(&mut self, client: &Client<'_>, filter: &str) -> bool {
         let _ = (client, filter);
         true
@@ -83,6 +86,7 @@ pub trait Authorizer {
 
     /// May `client` receive a message on `topic`? Asked for every delivery, so a revoked
     /// permission bites live subscriptions.
+    #[must_use]
     fn receive(&mut self, client: &Client<'_>, topic: &str) -> bool {
         let _ = (client, topic);
         true
@@ -100,9 +104,12 @@ pub trait Authorizer {
 /// Allows everything: for tests and for a broker that trusts its network.
 ///
 /// ```
-/// use iot_broker_core::ConnectionId;
-/// use iot_broker_core::auth::{AllowAll, Authorizer, Client};
-/// let client = Client { conn: ConnectionId(1), client_id: "car1", principal: None, remote_addr: None };
+/// use iot_broker_core::{Broker, profile::Profile};
+/// use iot_broker_core::auth::{AllowAll, Authorizer, Client, TransportInfo};
+/// // Connection ids come from the broker.
+/// let mut broker = Broker::builder(Profile::aws_iot()).build(0);
+/// let conn = broker.open(TransportInfo::default(), 0);
+/// let client = Client { conn, client_id: "car1", principal: None, remote_addr: None };
 /// assert!(AllowAll.publish(&client, "any/topic", true));
 /// ```
 #[derive(Debug, Clone, Copy, Default)]

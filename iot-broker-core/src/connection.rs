@@ -2,6 +2,7 @@
 //! its keep-alive clock and publish-rate window, and what the broker wants done with it
 //! ([`Output`]).
 
+use std::fmt;
 use std::sync::Arc;
 
 use mqtt_codec::SharedPacket;
@@ -9,14 +10,40 @@ use mqtt_codec::SharedPacket;
 use crate::auth::TransportInfo;
 use crate::lifecycle::DisconnectReason;
 use crate::message::Message;
+use crate::reserved::PublishTarget;
 use crate::stats::SessionKey;
 
-/// One network connection, named by the broker when the program opens it.
+/// One network connection, named by the broker when the program opens it
+/// ([`Broker::open`](crate::Broker::open)); ids are never reused while the broker runs. Only the
+/// broker makes them.
+///
+/// ```
+/// use iot_broker_core::{Broker, auth::TransportInfo, profile::Profile};
+/// let mut broker = Broker::builder(Profile::standard()).build(0);
+/// let (a, b) = (broker.open(TransportInfo::default(), 0), broker.open(TransportInfo::default(), 0));
+/// assert_ne!(a, b);
+/// assert_eq!(a.to_string(), a.get().to_string()); // for logs
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ConnectionId(pub u64);
+pub struct ConnectionId(pub(crate) u64);
+
+impl ConnectionId {
+    /// The number behind the id, for logs and metrics.
+    #[must_use]
+    pub const fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for ConnectionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
 
 /// What the broker wants the program to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use = "an output is an instruction: send the packet or close the connection"]
 pub enum Output {
     /// Write `packet` to `conn`.
     Send {
@@ -85,7 +112,8 @@ pub(crate) struct Connection {
     /// Enforced keep-alive in ms; 0 = none.
     pub keep_alive_ms: u64,
     pub last_activity_ms: u64,
-    pub will: Option<Message>,
+    /// The will, with where its topic goes (judged once, at CONNECT).
+    pub will: Option<(Message, PublishTarget)>,
     /// `sessionIdentifier` and `versionNumber` of this connection's lifecycle events.
     pub session_identifier: String,
     pub version: u64,

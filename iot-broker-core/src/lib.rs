@@ -6,6 +6,14 @@
 //! stored or closed comes out as values: [`Output`]s to carry out and [`Persistence`] calls to
 //! make durable. Nothing here does I/O, reads a clock or spawns a thread.
 //!
+//! What a program composes is public: the [`Broker`] and its [`BrokerBuilder`], [`Output`] and
+//! [`ConnectionId`] (handed out by [`Broker::open`], never made by the program), the [`profile`],
+//! the traits it plugs in ([`auth::Authorizer`], [`service::ReservedTopicService`],
+//! [`Persistence`]) with their ready implementations, [`message`], [`topic`] names, the
+//! [`lifecycle::DisconnectReason`] of a closed connection, [`stats`], and the [`router`] and
+//! [`retained`] stores the broker is built on. Sessions, connections, reserved-topic rules and
+//! the lifecycle event JSON stay inside.
+//!
 //! ```
 //! use iot_broker_core::{Broker, Output, auth::TransportInfo, profile::Profile};
 //! use iot_broker_core::codec::{Connect, Packet, PacketId, Publish, QoS, QosPid, Subscribe, SubscribeFilters};
@@ -39,12 +47,12 @@ pub use mqtt_codec as codec;
 
 pub mod auth;
 mod broker;
-pub mod connection;
+mod connection;
 pub mod lifecycle;
 pub mod message;
 pub mod persist;
 pub mod profile;
-pub mod reserved;
+mod reserved;
 pub mod retained;
 pub mod router;
 pub mod service;

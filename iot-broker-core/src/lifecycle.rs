@@ -1,6 +1,6 @@
-//! AWS IoT lifecycle events: why a connection ended, and the JSON AWS publishes on
-//! `$aws/events/presence/...` and `$aws/events/subscriptions/...` (spec/aws-iot.md, "Lifecycle
-//! events").
+//! AWS IoT lifecycle events: why a connection ended ([`DisconnectReason`], the one part a
+//! program sees), and the JSON the broker publishes on `$aws/events/presence/...` and
+//! `$aws/events/subscriptions/...` (spec/aws-iot.md, "Lifecycle events").
 
 use core::fmt::{self, Write as _};
 
@@ -68,32 +68,26 @@ impl fmt::Display for DisconnectReason {
 
 /// The identity fields every event of one connection shares.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EventContext<'a> {
+pub(crate) struct EventContext<'a> {
     /// The client id.
-    pub client_id: &'a str,
+    pub(crate) client_id: &'a str,
     /// A dashed UUID, one per connection.
-    pub session_identifier: &'a str,
+    pub(crate) session_identifier: &'a str,
     /// The certificate id or other principal, if known.
-    pub principal: Option<&'a str>,
+    pub(crate) principal: Option<&'a str>,
     /// The peer's IP address, if known.
-    pub ip_address: Option<&'a str>,
+    pub(crate) ip_address: Option<&'a str>,
 }
 
 /// Whether `client_id` gets lifecycle events (AWS sends none for ids with `#` or `+`, which could
 /// not be topic levels).
-pub fn has_events(client_id: &str) -> bool {
+pub(crate) fn has_events(client_id: &str) -> bool {
     !client_id.contains(['#', '+']) && !client_id.is_empty()
 }
 
 /// `$aws/events/presence/{connected|disconnected|connect_failed}/{clientId}` or
 /// `$aws/events/subscriptions/{subscribed|unsubscribed}/{clientId}`.
-///
-/// ```
-/// use iot_broker_core::lifecycle::event_topic;
-/// assert_eq!(event_topic("connected", "car1"), "$aws/events/presence/connected/car1");
-/// assert_eq!(event_topic("subscribed", "car1"), "$aws/events/subscriptions/subscribed/car1");
-/// ```
-pub fn event_topic(event_type: &str, client_id: &str) -> String {
+pub(crate) fn event_topic(event_type: &str, client_id: &str) -> String {
     let family = match event_type {
         "subscribed" | "unsubscribed" => "subscriptions",
         _ => "presence",
@@ -102,21 +96,7 @@ pub fn event_topic(event_type: &str, client_id: &str) -> String {
 }
 
 /// The `connected` event.
-///
-/// ```
-/// use iot_broker_core::lifecycle::{connected, EventContext};
-/// let ctx = EventContext {
-///     client_id: "186b5",
-///     session_identifier: "00000000-0000-0000-0000-000000000000",
-///     principal: Some("12345678901234567890123456789012"),
-///     ip_address: Some("192.0.2.0"),
-/// };
-/// assert_eq!(
-///     connected(&ctx, 1573002230757, 0),
-///     r#"{"clientId":"186b5","timestamp":1573002230757,"eventType":"connected","sessionIdentifier":"00000000-0000-0000-0000-000000000000","principalIdentifier":"12345678901234567890123456789012","ipAddress":"192.0.2.0","versionNumber":0}"#
-/// );
-/// ```
-pub fn connected(ctx: &EventContext<'_>, timestamp_ms: u64, version: u64) -> String {
+pub(crate) fn connected(ctx: &EventContext<'_>, timestamp_ms: u64, version: u64) -> String {
     let mut out = head(ctx, timestamp_ms, "connected");
     ip(&mut out, ctx);
     let _ = write!(out, ",\"versionNumber\":{version}}}");
@@ -124,21 +104,7 @@ pub fn connected(ctx: &EventContext<'_>, timestamp_ms: u64, version: u64) -> Str
 }
 
 /// The `disconnected` event.
-///
-/// ```
-/// use iot_broker_core::lifecycle::{disconnected, DisconnectReason, EventContext};
-/// let ctx = EventContext {
-///     client_id: "186b5",
-///     session_identifier: "00000000-0000-0000-0000-000000000000",
-///     principal: Some("12345678901234567890123456789012"),
-///     ip_address: Some("192.0.2.0"),
-/// };
-/// assert_eq!(
-///     disconnected(&ctx, 1573002340451, DisconnectReason::ClientInitiated, 0),
-///     r#"{"clientId":"186b5","timestamp":1573002340451,"eventType":"disconnected","sessionIdentifier":"00000000-0000-0000-0000-000000000000","principalIdentifier":"12345678901234567890123456789012","clientInitiatedDisconnect":true,"disconnectReason":"CLIENT_INITIATED_DISCONNECT","versionNumber":0}"#
-/// );
-/// ```
-pub fn disconnected(
+pub(crate) fn disconnected(
     ctx: &EventContext<'_>,
     timestamp_ms: u64,
     reason: DisconnectReason,
@@ -156,7 +122,11 @@ pub fn disconnected(
 
 /// The `connect_failed` event (`connectFailureReason` is `AUTHORIZATION_FAILED` for a refused
 /// CONNECT).
-pub fn connect_failed(ctx: &EventContext<'_>, timestamp_ms: u64, failure_reason: &str) -> String {
+pub(crate) fn connect_failed(
+    ctx: &EventContext<'_>,
+    timestamp_ms: u64,
+    failure_reason: &str,
+) -> String {
     let mut out = format!(
         "{{\"clientId\":{},\"timestamp\":{timestamp_ms},\"eventType\":\"connect_failed\",\"connectFailureReason\":{}",
         Json(ctx.client_id),
@@ -176,16 +146,7 @@ pub fn connect_failed(ctx: &EventContext<'_>, timestamp_ms: u64, failure_reason:
 }
 
 /// The `subscribed` or `unsubscribed` event for the filters of one packet.
-///
-/// ```
-/// use iot_broker_core::lifecycle::{subscriptions, EventContext};
-/// let ctx = EventContext { client_id: "c", session_identifier: "s", principal: None, ip_address: None };
-/// assert_eq!(
-///     subscriptions(&ctx, 5, "subscribed", &["foo/bar", "dog/\"cat\""]),
-///     r#"{"clientId":"c","timestamp":5,"eventType":"subscribed","sessionIdentifier":"s","topics":["foo/bar","dog/\"cat\""]}"#
-/// );
-/// ```
-pub fn subscriptions<S: AsRef<str>>(
+pub(crate) fn subscriptions<S: AsRef<str>>(
     ctx: &EventContext<'_>,
     timestamp_ms: u64,
     event_type: &str,
@@ -246,27 +207,18 @@ impl fmt::Display for Json<'_> {
 /// Makes the per-connection `sessionIdentifier` UUIDs: version-4-shaped, from a seed the program
 /// draws at random and a counter, so they are unique per broker run and reproducible in tests.
 #[derive(Debug, Clone)]
-pub struct SessionIds {
+pub(crate) struct SessionIds {
     state: u64,
 }
 
 impl SessionIds {
     /// A generator seeded with `seed`.
-    pub fn new(seed: u64) -> SessionIds {
+    pub(crate) fn new(seed: u64) -> SessionIds {
         SessionIds { state: seed }
     }
 
     /// The next identifier.
-    ///
-    /// ```
-    /// use iot_broker_core::lifecycle::SessionIds;
-    /// let mut ids = SessionIds::new(7);
-    /// let (a, b) = (ids.next_id(), ids.next_id());
-    /// assert_ne!(a, b);
-    /// assert_eq!(a.len(), 36);
-    /// assert_eq!(&a[14..15], "4");
-    /// ```
-    pub fn next_id(&mut self) -> String {
+    pub(crate) fn next_id(&mut self) -> String {
         let hi = self.next_u64();
         let lo = self.next_u64();
         let hi = (hi & 0xffff_ffff_ffff_0fff) | 0x4000; // version 4
@@ -288,5 +240,76 @@ impl SessionIds {
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         z ^ (z >> 31)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// AWS's documented example identity.
+    fn aws_example() -> EventContext<'static> {
+        EventContext {
+            client_id: "186b5",
+            session_identifier: "00000000-0000-0000-0000-000000000000",
+            principal: Some("12345678901234567890123456789012"),
+            ip_address: Some("192.0.2.0"),
+        }
+    }
+
+    #[test]
+    fn topics() {
+        assert_eq!(
+            event_topic("connected", "car1"),
+            "$aws/events/presence/connected/car1"
+        );
+        assert_eq!(
+            event_topic("subscribed", "car1"),
+            "$aws/events/subscriptions/subscribed/car1"
+        );
+    }
+
+    #[test]
+    fn connected_as_aws_documents_it() {
+        assert_eq!(
+            connected(&aws_example(), 1573002230757, 0),
+            r#"{"clientId":"186b5","timestamp":1573002230757,"eventType":"connected","sessionIdentifier":"00000000-0000-0000-0000-000000000000","principalIdentifier":"12345678901234567890123456789012","ipAddress":"192.0.2.0","versionNumber":0}"#
+        );
+    }
+
+    #[test]
+    fn disconnected_as_aws_documents_it() {
+        assert_eq!(
+            disconnected(
+                &aws_example(),
+                1573002340451,
+                DisconnectReason::ClientInitiated,
+                0
+            ),
+            r#"{"clientId":"186b5","timestamp":1573002340451,"eventType":"disconnected","sessionIdentifier":"00000000-0000-0000-0000-000000000000","principalIdentifier":"12345678901234567890123456789012","clientInitiatedDisconnect":true,"disconnectReason":"CLIENT_INITIATED_DISCONNECT","versionNumber":0}"#
+        );
+    }
+
+    #[test]
+    fn subscriptions_escape_topics() {
+        let ctx = EventContext {
+            client_id: "c",
+            session_identifier: "s",
+            principal: None,
+            ip_address: None,
+        };
+        assert_eq!(
+            subscriptions(&ctx, 5, "subscribed", &["foo/bar", "dog/\"cat\""]),
+            r#"{"clientId":"c","timestamp":5,"eventType":"subscribed","sessionIdentifier":"s","topics":["foo/bar","dog/\"cat\""]}"#
+        );
+    }
+
+    #[test]
+    fn session_ids_are_distinct_version_4_uuids() {
+        let mut ids = SessionIds::new(7);
+        let (a, b) = (ids.next_id(), ids.next_id());
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 36);
+        assert_eq!(&a[14..15], "4");
     }
 }

@@ -1,5 +1,6 @@
 //! An application message as the broker holds it: topic and payload are `Bytes` slices of the
-//! frame they arrived in, shared by every delivery rather than copied.
+//! frame they arrived in, shared by every delivery rather than copied. A retained one also carries
+//! the time it was set.
 
 use bytes::Bytes;
 use mqtt_codec::{QoS, Utf8Bytes};
@@ -40,4 +41,25 @@ impl Message {
             retain,
         }
     }
+}
+
+/// A retained message and when the PUBLISH that set it arrived: what AWS's `GetRetainedMessage`
+/// returns (`lastModifiedTime`), and what [`Persistence`](crate::persist::Persistence) stores.
+///
+/// ```
+/// use iot_broker_core::message::{Message, RetainedMessage};
+/// use iot_broker_core::codec::QoS;
+/// let retained = RetainedMessage {
+///     message: Message::new("cars/1/status", &b"online"[..], QoS::AtLeastOnce, true),
+///     modified_ms: 1_700_000_000_000,
+/// };
+/// assert_eq!(retained.message.topic.as_str(), "cars/1/status");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RetainedMessage {
+    /// The message as retained (RETAIN=1, the QoS it was published with).
+    pub message: Message,
+    /// When the PUBLISH that set it arrived (Unix epoch milliseconds): the `now_ms` the broker was
+    /// given with it.
+    pub modified_ms: u64,
 }

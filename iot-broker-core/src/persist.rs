@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use mqtt_codec::QoS;
 
-use crate::message::Message;
+use crate::message::{Message, RetainedMessage};
 
 /// A persistent session's lasting state (its messages are recorded apart, one by one).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -30,8 +30,8 @@ pub struct RestoredSession {
 /// Everything loaded at start-up.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Restored {
-    /// Retained messages by topic.
-    pub retained: Vec<Message>,
+    /// Retained messages, with the time each was set.
+    pub retained: Vec<RetainedMessage>,
     /// Persistent sessions by client id.
     pub sessions: BTreeMap<String, RestoredSession>,
 }
@@ -40,10 +40,12 @@ pub struct Restored {
 /// since an implementation may buffer them and commit a batch when the program asks it to (a
 /// failed commit is the program's to handle: it must not send the acknowledgements).
 pub trait Persistence {
-    /// Everything stored, for [`Broker::new`](crate::Broker::new).
+    /// Everything stored, for [`BrokerBuilder::build`](crate::BrokerBuilder::build).
+    #[must_use]
     fn load(&mut self) -> Restored;
-    /// Retain `message` on its topic, replacing any before it.
-    fn put_retained(&mut self, message: &Message);
+    /// Retain `retained.message` on its topic, replacing any before it; store its
+    /// `modified_ms` with it.
+    fn put_retained(&mut self, retained: &RetainedMessage);
     /// Delete the retained message on `topic`.
     fn delete_retained(&mut self, topic: &str);
     /// Create or update a persistent session.
@@ -60,18 +62,21 @@ pub trait Persistence {
 /// its [`Restored`] is what a restarted broker would load.
 ///
 /// ```
-/// use iot_broker_core::message::Message;
+/// use iot_broker_core::message::{Message, RetainedMessage};
 /// use iot_broker_core::persist::{MemoryPersistence, Persistence};
 /// use iot_broker_core::codec::QoS;
 /// let mut store = MemoryPersistence::default();
-/// store.put_retained(&Message::new("cars/1/status", &b"online"[..], QoS::AtLeastOnce, true));
-/// assert_eq!(store.load().retained.len(), 1);
+/// store.put_retained(&RetainedMessage {
+///     message: Message::new("cars/1/status", &b"online"[..], QoS::AtLeastOnce, true),
+///     modified_ms: 1_700_000_000_000,
+/// });
+/// assert_eq!(store.load().retained[0].modified_ms, 1_700_000_000_000);
 /// store.delete_retained("cars/1/status");
 /// assert!(store.load().retained.is_empty());
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct MemoryPersistence {
-    retained: HashMap<String, Message>,
+    retained: HashMap<String, RetainedMessage>,
     sessions: BTreeMap<String, RestoredSession>,
 }
 
@@ -82,7 +87,7 @@ impl MemoryPersistence {
             retained: restored
                 .retained
                 .into_iter()
-                .map(|m| (m.topic.as_str().to_owned(), m))
+                .map(|r| (r.message.topic.as_str().to_owned(), r))
                 .collect(),
             sessions: restored.sessions,
         }
@@ -91,17 +96,17 @@ impl MemoryPersistence {
 
 impl Persistence for MemoryPersistence {
     fn load(&mut self) -> Restored {
-        let mut retained: Vec<Message> = self.retained.values().cloned().collect();
-        retained.sort_by(|a, b| a.topic.cmp(&b.topic));
+        let mut retained: Vec<RetainedMessage> = self.retained.values().cloned().collect();
+        retained.sort_by(|a, b| a.message.topic.cmp(&b.message.topic));
         Restored {
             retained,
             sessions: self.sessions.clone(),
         }
     }
 
-    fn put_retained(&mut self, message: &Message) {
+    fn put_retained(&mut self, retained: &RetainedMessage) {
         self.retained
-            .insert(message.topic.as_str().to_owned(), message.clone());
+            .insert(retained.message.topic.as_str().to_owned(), retained.clone());
     }
 
     fn delete_retained(&mut self, topic: &str) {
@@ -142,7 +147,7 @@ impl Persistence for NoPersistence {
     fn load(&mut self) -> Restored {
         Restored::default()
     }
-    fn put_retained(&mut self, _message: &Message) {}
+    fn put_retained(&mut self, _retained: &RetainedMessage) {}
     fn delete_retained(&mut self, _topic: &str) {}
     fn put_session(&mut self, _client_id: &str, _record: &SessionRecord) {}
     fn delete_session(&mut self, _client_id: &str) {}

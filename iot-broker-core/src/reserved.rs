@@ -4,7 +4,7 @@
 
 /// What a client's PUBLISH topic is, under the AWS IoT profile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PublishTarget {
+pub(crate) enum PublishTarget {
     /// An ordinary topic, routed to subscribers.
     Ordinary,
     /// A Device Shadow request (`.../shadow[/name/{s}]/{get,update,delete}`): handed to the shadow
@@ -18,7 +18,7 @@ pub enum PublishTarget {
 
 /// What a client's SUBSCRIBE filter is, under the AWS IoT profile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SubscribeTarget {
+pub(crate) enum SubscribeTarget {
     /// An ordinary filter, or a shared-subscription filter of ordinary topics.
     Ordinary,
     /// A filter on AWS's subscribable reserved topics (thing topics such as shadows, lifecycle
@@ -29,19 +29,7 @@ pub enum SubscribeTarget {
 }
 
 /// Classify a PUBLISH topic under the AWS IoT profile.
-///
-/// ```
-/// use iot_broker_core::reserved::{classify_publish, PublishTarget};
-/// assert_eq!(classify_publish("cars/1/gps"), PublishTarget::Ordinary);
-/// assert_eq!(classify_publish("$aws/things/car1/shadow/update"), PublishTarget::ShadowRequest);
-/// assert_eq!(classify_publish("$aws/things/car1/shadow/name/cfg/get"), PublishTarget::ShadowRequest);
-/// assert_eq!(classify_publish("$aws/rules/store/cars/1"), PublishTarget::BasicIngest);
-/// // Responses are the service's to publish, and other `$` topics are refused.
-/// assert_eq!(classify_publish("$aws/things/car1/shadow/update/accepted"), PublishTarget::Forbidden);
-/// assert_eq!(classify_publish("$aws/events/presence/connected/car1"), PublishTarget::Forbidden);
-/// assert_eq!(classify_publish("$SYS/broker/load"), PublishTarget::Forbidden);
-/// ```
-pub fn classify_publish(topic: &str) -> PublishTarget {
+pub(crate) fn classify_publish(topic: &str) -> PublishTarget {
     if !topic.starts_with('$') {
         return PublishTarget::Ordinary;
     }
@@ -77,18 +65,7 @@ fn is_shadow_request(topic: &str) -> bool {
 
 /// Classify a SUBSCRIBE filter under the AWS IoT profile. `$share/{group}/{filter}` is judged by
 /// its inner filter.
-///
-/// ```
-/// use iot_broker_core::reserved::{classify_subscribe, SubscribeTarget};
-/// assert_eq!(classify_subscribe("cars/#"), SubscribeTarget::Ordinary);
-/// assert_eq!(classify_subscribe("#"), SubscribeTarget::Ordinary); // never matches `$` topics
-/// assert_eq!(classify_subscribe("$aws/things/car1/shadow/update/delta"), SubscribeTarget::Reserved);
-/// assert_eq!(classify_subscribe("$aws/events/presence/+/+"), SubscribeTarget::Reserved);
-/// assert_eq!(classify_subscribe("$aws/rules/store/#"), SubscribeTarget::Forbidden);
-/// assert_eq!(classify_subscribe("$aws/#"), SubscribeTarget::Forbidden);
-/// assert_eq!(classify_subscribe("$SYS/#"), SubscribeTarget::Forbidden);
-/// ```
-pub fn classify_subscribe(filter: &str) -> SubscribeTarget {
+pub(crate) fn classify_subscribe(filter: &str) -> SubscribeTarget {
     let inner = match mqtt_codec::split_shared(filter) {
         Some(Ok((_, inner))) => inner,
         Some(Err(_)) => return SubscribeTarget::Forbidden,
@@ -112,6 +89,35 @@ mod tests {
     use super::*;
 
     #[test]
+    fn publish_targets() {
+        assert_eq!(classify_publish("cars/1/gps"), PublishTarget::Ordinary);
+        assert_eq!(
+            classify_publish("$aws/things/car1/shadow/update"),
+            PublishTarget::ShadowRequest
+        );
+        assert_eq!(
+            classify_publish("$aws/things/car1/shadow/name/cfg/get"),
+            PublishTarget::ShadowRequest
+        );
+        assert_eq!(
+            classify_publish("$aws/rules/store/cars/1"),
+            PublishTarget::BasicIngest
+        );
+        // Responses are the service's to publish, and other `$` topics are refused.
+        for refused in [
+            "$aws/things/car1/shadow/update/accepted",
+            "$aws/events/presence/connected/car1",
+            "$SYS/broker/load",
+        ] {
+            assert_eq!(
+                classify_publish(refused),
+                PublishTarget::Forbidden,
+                "{refused}"
+            );
+        }
+    }
+
+    #[test]
     fn shadow_request_shapes() {
         for ok in [
             "$aws/things/t/shadow/get",
@@ -131,6 +137,28 @@ mod tests {
             "$aws/rules/r/",
         ] {
             assert_eq!(classify_publish(bad), PublishTarget::Forbidden, "{bad}");
+        }
+    }
+
+    #[test]
+    fn subscribe_targets() {
+        assert_eq!(classify_subscribe("cars/#"), SubscribeTarget::Ordinary);
+        // `#` never matches `$` topics, so it is an ordinary filter.
+        assert_eq!(classify_subscribe("#"), SubscribeTarget::Ordinary);
+        assert_eq!(
+            classify_subscribe("$aws/things/car1/shadow/update/delta"),
+            SubscribeTarget::Reserved
+        );
+        assert_eq!(
+            classify_subscribe("$aws/events/presence/+/+"),
+            SubscribeTarget::Reserved
+        );
+        for refused in ["$aws/rules/store/#", "$aws/#", "$SYS/#"] {
+            assert_eq!(
+                classify_subscribe(refused),
+                SubscribeTarget::Forbidden,
+                "{refused}"
+            );
         }
     }
 

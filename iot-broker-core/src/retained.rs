@@ -1,8 +1,10 @@
 //! Retained messages, one per topic, in a trie of topic levels so a new subscription finds the
 //! retained messages its filter matches by walking only the matching branches, never the whole
-//! store.
+//! store; and the pages of summaries the broker lists them in (AWS's `ListRetainedMessages`).
 
 use std::collections::HashMap;
+
+use mqtt_codec::QoS;
 
 use crate::router::MultiLevelRule;
 
@@ -105,6 +107,13 @@ impl<V> RetainedStore<V> {
         node.value.as_ref()
     }
 
+    /// Every retained value, in no particular order.
+    pub fn values(&self) -> Values<'_, V> {
+        Values {
+            stack: vec![&self.root],
+        }
+    }
+
     /// Every retained topic `filter` matches, with its value: what a new subscription to `filter`
     /// receives in the standard profile. (The AWS profile sends retained messages only to a filter
     /// equal to the topic: use [`get`](Self::get).)
@@ -115,6 +124,51 @@ impl<V> RetainedStore<V> {
         walk(&self.root, &levels, rule, &mut path, &mut out);
         out
     }
+}
+
+/// The values of a [`RetainedStore`], from [`RetainedStore::values`].
+#[derive(Debug)]
+pub struct Values<'s, V> {
+    stack: Vec<&'s Node<V>>,
+}
+
+impl<'s, V> Iterator for Values<'s, V> {
+    type Item = &'s V;
+
+    fn next(&mut self) -> Option<&'s V> {
+        while let Some(node) = self.stack.pop() {
+            self.stack.extend(node.children.values());
+            if let Some(value) = &node.value {
+                return Some(value);
+            }
+        }
+        None
+    }
+}
+
+/// One retained message as [`Broker::list_retained`](crate::Broker::list_retained) lists it: what
+/// AWS's `ListRetainedMessages` returns per topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetainedSummary {
+    /// The topic.
+    pub topic: String,
+    /// The payload's length in bytes (`payloadSize`).
+    pub payload_size: usize,
+    /// The QoS it was published with.
+    pub qos: QoS,
+    /// When the PUBLISH that set it arrived, Unix epoch milliseconds (`lastModifiedTime`).
+    pub modified_ms: u64,
+}
+
+/// A page of retained-message summaries in ascending topic order.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[must_use]
+pub struct RetainedPage {
+    /// The summaries, topics ascending (byte order).
+    pub topics: Vec<RetainedSummary>,
+    /// When more topics follow: the last topic of this page, to pass as `after` for the next
+    /// one. `None` on the last page.
+    pub next: Option<String>,
 }
 
 fn walk<'s, V>(

@@ -32,6 +32,7 @@ pub struct ReservedRequest<'a> {
 pub trait ReservedTopicService {
     /// Handle one request at `now_ms` (Unix epoch milliseconds); return the messages to publish in
     /// answer (`.../accepted`, `.../rejected`, `.../delta`, ...), in order.
+    #[must_use = "the answers must be published"]
     fn handle(&mut self, request: &ReservedRequest<'_>, now_ms: u64) -> Vec<Message>;
 }
 

@@ -3,7 +3,7 @@
 /// A session's slot in the broker (the router's subscriber id): small, so each subscription costs
 /// a few bytes rather than a copy of the client id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct SessionKey(pub(crate) u32);
+pub(crate) struct SessionKey(pub(crate) u32);
 
 /// What the broker has done since it started. Nothing it drops goes uncounted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

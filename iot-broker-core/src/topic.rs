@@ -9,6 +9,7 @@ use crate::reserved::{PublishTarget, SubscribeTarget, classify_publish, classify
 
 /// Why a topic name or filter cannot be used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum TopicRefusal {
     /// Malformed or over the profile's limits (length, levels, wildcards, U+0000).
     #[error(transparent)]

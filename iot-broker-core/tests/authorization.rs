@@ -361,3 +361,51 @@ fn server_side_publish_is_routed_retained_and_served() {
     );
     assert_eq!(s.broker.reserved_mut().requests[0].1, None);
 }
+
+#[test]
+fn topics_are_judged_once_under_the_brokers_own_profile() {
+    use iot_broker_core::topic::TopicName;
+    let mut s = Sim::with(
+        Broker::builder(Profile::aws_iot())
+            .reserved(EchoShadow::default())
+            .persistence(MemoryPersistence::default())
+            .build(T0),
+    );
+    // Names validated under the standard profile, which has no reserved namespace: the AWS
+    // broker still serves the shadow request and drops the `$SYS` publish.
+    let standard = Profile::standard();
+    let shadow = TopicName::new("$aws/things/car1/shadow/get", &standard).unwrap();
+    s.broker
+        .publish(shadow, "".into(), QoS::AtMostOnce, false, s.now);
+    let sys = TopicName::new("$SYS/load", &standard).unwrap();
+    s.broker
+        .publish(sys, "1".into(), QoS::AtMostOnce, true, s.now);
+    s.advance(0);
+    assert_eq!(s.broker.reserved_mut().requests.len(), 1);
+    assert!(s.broker.retained("$SYS/load").is_none());
+    assert_eq!(s.broker.retained_count(), 0);
+
+    // A will is judged at CONNECT: a forbidden topic refuses the connect (AWS) ...
+    let mut connect = connect_packet("car1", true, 60);
+    connect.will = Some(will("$SYS/gone", b"x", true));
+    let (conn, ack) = s.connect_with(TransportInfo::default(), connect);
+    assert!(ack.is_none());
+    assert_eq!(s.closed(conn), Some(DisconnectReason::AuthError));
+    // ... and an allowed one is published with that verdict when the connection drops.
+    let mut connect = connect_packet("car2", true, 60);
+    connect.will = Some(will("cars/2/status", b"gone", true));
+    let (conn, _) = s.connect_with(TransportInfo::default(), connect);
+    s.drop_connection(conn);
+    assert_eq!(
+        s.broker.retained("cars/2/status").unwrap().message.payload,
+        "gone"
+    );
+    // Standard: `$` topics are ordinary, a `$` will included.
+    let mut std = Sim::new(Profile::standard());
+    let mut connect = connect_packet("car3", true, 60);
+    connect.will = Some(will("$SYS/gone", b"x", true));
+    let (conn, ack) = std.connect_with(TransportInfo::default(), connect);
+    assert!(ack.is_some());
+    std.drop_connection(conn);
+    assert!(std.broker.retained("$SYS/gone").is_some());
+}

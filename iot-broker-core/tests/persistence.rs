@@ -46,7 +46,12 @@ fn sessions_messages_and_retained_survive_a_restart() {
 
         let mut after = restart(&mut sim, profile);
         assert_eq!(
-            after.broker.retained("cars/car1/status").unwrap().payload,
+            after
+                .broker
+                .retained("cars/car1/status")
+                .unwrap()
+                .message
+                .payload,
             "online"
         );
         let (car, ack) = after.connect("car1", false);

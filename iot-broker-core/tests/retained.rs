@@ -33,6 +33,11 @@ fn check(
         prop_assert_eq!(store.get(&topic), model.get(&topic));
     }
     prop_assert_eq!(store.len(), model.len());
+    let mut values: Vec<u8> = store.values().copied().collect();
+    values.sort_unstable();
+    let mut want: Vec<u8> = model.values().copied().collect();
+    want.sort_unstable();
+    prop_assert_eq!(values, want);
     for filter in filters {
         let mut got: Vec<(String, u8)> = store
             .matching(&filter, rule)

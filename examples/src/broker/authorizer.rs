@@ -157,7 +157,7 @@ impl PolicyAuthorizer {
                 self.refusals.without_state += 1;
                 tracing::error!(
                     client_id,
-                    conn = client.conn.0,
+                    conn = client.conn.get(),
                     action = ?asked,
                     resource,
                     "authorization asked about a connection with no policy state (a bug): refused"

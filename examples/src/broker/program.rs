@@ -8,7 +8,8 @@ use bytes::Bytes;
 use iot_auth::provision::CertificateAuthority;
 use iot_auth::registry::CertificateRegistry;
 use iot_broker_core::codec::QoS;
-use iot_broker_core::message::Message;
+use iot_broker_core::message::{Message, RetainedMessage};
+use iot_broker_core::retained::RetainedPage;
 use iot_broker_core::stats::Stats;
 use iot_shadow::{Operation, ShadowError, ShadowKey, TopicKind};
 use serde_json::Value;
@@ -43,6 +44,22 @@ pub enum BrokerRequest {
         thing: String,
         /// The answer.
         reply: Reply<Result<Vec<String>, ShadowError>>,
+    },
+    /// The retained message on exactly `topic` (`GetRetainedMessage`).
+    GetRetained {
+        /// The topic.
+        topic: String,
+        /// The message and when it was set, if one is retained there.
+        reply: Reply<Option<RetainedMessage>>,
+    },
+    /// A page of retained-message summaries in topic order (`ListRetainedMessages`).
+    ListRetained {
+        /// Start strictly after this topic (the previous page's last one).
+        after: Option<String>,
+        /// At most this many.
+        max: usize,
+        /// The page.
+        reply: Reply<RetainedPage>,
     },
     /// Counters and gauges for the metrics endpoint.
     Metrics {
@@ -185,6 +202,14 @@ impl Program for CloudBroker {
             BrokerRequest::ListNamedShadows { thing, reply } => {
                 let answer = turn.broker.reserved_mut().shadows().list_named(&thing);
                 turn.reply(reply, answer);
+            }
+            BrokerRequest::GetRetained { topic, reply } => {
+                let answer = turn.broker.retained(&topic).cloned();
+                turn.reply(reply, answer);
+            }
+            BrokerRequest::ListRetained { after, max, reply } => {
+                let page = turn.broker.list_retained(after.as_deref(), max);
+                turn.reply(reply, page);
             }
             BrokerRequest::Metrics { reply } => {
                 let mut counters = vec![

@@ -21,7 +21,7 @@ use std::rc::Rc;
 
 use bytes::Bytes;
 use iot_broker_core::codec::{QoS, Utf8Bytes};
-use iot_broker_core::message::Message;
+use iot_broker_core::message::{Message, RetainedMessage};
 use iot_broker_core::persist::{Persistence, Restored, RestoredSession, SessionRecord};
 use iot_shadow::{ShadowKey, ShadowStore, StoredShadow};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
@@ -124,6 +124,39 @@ fn decode_message(bytes: &[u8]) -> Option<Message> {
         qos,
         retain: retain == 1,
     })
+}
+
+/// First byte of a retained record since retained messages carry their time:
+/// `[RETAINED_WITH_TIME][modified ms u64 big-endian][message as encode_message]`. Records written
+/// before start with the message's QoS byte (0..=2), which this tag never equals.
+const RETAINED_WITH_TIME: u8 = 0xFE;
+
+fn encode_retained(retained: &RetainedMessage) -> Vec<u8> {
+    let message = encode_message(&retained.message);
+    let mut out = Vec::with_capacity(9 + message.len());
+    out.push(RETAINED_WITH_TIME);
+    out.extend_from_slice(&retained.modified_ms.to_be_bytes());
+    out.extend_from_slice(&message);
+    out
+}
+
+fn decode_retained(bytes: &[u8]) -> Option<RetainedMessage> {
+    match bytes.split_first() {
+        Some((&RETAINED_WITH_TIME, rest)) => {
+            let (modified, message) = rest.split_at_checked(8)?;
+            Some(RetainedMessage {
+                message: decode_message(message)?,
+                modified_ms: u64::from_be_bytes(modified.try_into().ok()?),
+            })
+        }
+        // A record from before the time was stored: its time is unknown, so it is given 0 (the
+        // epoch) rather than the load time, which would make it look freshly set after every
+        // restart and change from one restart to the next. Rewritten with a time when next set.
+        _ => Some(RetainedMessage {
+            message: decode_message(bytes)?,
+            modified_ms: 0,
+        }),
+    }
 }
 
 fn encode_session(record: &SessionRecord) -> Vec<u8> {
@@ -267,7 +300,7 @@ impl Store {
             let (_, v) = entry.map_err(redb_err)?;
             restored
                 .retained
-                .push(decode_message(v.value()).ok_or(StoreError::Corrupt("retained"))?);
+                .push(decode_retained(v.value()).ok_or(StoreError::Corrupt("retained"))?);
         }
         let table = txn.open_table(SESSIONS).map_err(redb_err)?;
         for entry in table.iter().map_err(redb_err)? {
@@ -332,10 +365,10 @@ impl Persistence for BrokerPersistence {
         self.restored.take().unwrap_or_default()
     }
 
-    fn put_retained(&mut self, message: &Message) {
+    fn put_retained(&mut self, retained: &RetainedMessage) {
         self.push(Op::PutRetained(
-            message.topic.as_str().to_owned(),
-            encode_message(message),
+            retained.message.topic.as_str().to_owned(),
+            encode_retained(retained),
         ));
     }
 

@@ -23,11 +23,15 @@ pub enum Action {
     DeleteThingShadow,
     /// `iot:ListNamedShadowsForThing` (REST): resource `*`.
     ListNamedShadowsForThing,
+    /// `iot:GetRetainedMessage` (REST, `GetRetainedMessage`): resource `topic/{topic}`.
+    GetRetainedMessage,
+    /// `iot:ListRetainedMessages` (REST, `ListRetainedMessages`): resource `*`.
+    ListRetainedMessages,
 }
 
 impl Action {
     /// Every action.
-    pub const ALL: [Action; 9] = [
+    pub const ALL: [Action; 11] = [
         Action::Connect,
         Action::Publish,
         Action::Subscribe,
@@ -37,6 +41,8 @@ impl Action {
         Action::UpdateThingShadow,
         Action::DeleteThingShadow,
         Action::ListNamedShadowsForThing,
+        Action::GetRetainedMessage,
+        Action::ListRetainedMessages,
     ];
 
     /// The policy name, e.g. `iot:Publish`.
@@ -55,6 +61,8 @@ impl Action {
             Action::UpdateThingShadow => "iot:UpdateThingShadow",
             Action::DeleteThingShadow => "iot:DeleteThingShadow",
             Action::ListNamedShadowsForThing => "iot:ListNamedShadowsForThing",
+            Action::GetRetainedMessage => "iot:GetRetainedMessage",
+            Action::ListRetainedMessages => "iot:ListRetainedMessages",
         }
     }
 }
@@ -108,5 +116,30 @@ impl ResourceArns {
             Some(shadow) => format!("{}thing/{thing}/{shadow}", self.prefix),
             None => format!("{}thing/{thing}", self.prefix),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_distinct_and_in_the_iot_namespace() {
+        let mut names: Vec<&str> = Action::ALL.iter().map(|a| a.name()).collect();
+        assert!(names.iter().all(|n| n.starts_with("iot:")));
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), Action::ALL.len());
+    }
+
+    #[test]
+    fn retained_message_actions() {
+        assert_eq!(Action::GetRetainedMessage.name(), "iot:GetRetainedMessage");
+        assert_eq!(
+            Action::ListRetainedMessages.to_string(),
+            "iot:ListRetainedMessages"
+        );
+        assert!(Action::ALL.contains(&Action::GetRetainedMessage));
+        assert!(Action::ALL.contains(&Action::ListRetainedMessages));
     }
 }

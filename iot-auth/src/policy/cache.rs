@@ -59,7 +59,8 @@ impl DecisionCache {
 }
 
 /// The policies of one requester (a connection), its context and resource ARNs, answering the
-/// broker's questions: may it connect, publish (with retain), subscribe, receive, touch a shadow.
+/// broker's questions: may it connect, publish (with retain), subscribe, receive, touch a shadow,
+/// read retained messages.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -188,5 +189,100 @@ impl PolicyGuard {
             self.arns.thing(thing, shadow)
         };
         self.decide(action, resource)
+    }
+
+    /// `iot:GetRetainedMessage` on `topic/{topic}` (the REST `GetRetainedMessage`).
+    pub fn get_retained_message(&mut self, topic: &str) -> Decision {
+        let resource = self.arns.topic(topic);
+        self.decide(Action::GetRetainedMessage, resource)
+    }
+
+    /// `iot:ListRetainedMessages` on `*` (the REST `ListRetainedMessages`).
+    pub fn list_retained_messages(&mut self) -> Decision {
+        self.decide(Action::ListRetainedMessages, "*".to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ARN: &str = "arn:aws:iot:us-east-1:123456789012:";
+
+    fn guard(statements: &str) -> PolicyGuard {
+        let doc = format!(r#"{{"Version":"2012-10-17","Statement":[{statements}]}}"#)
+            .replace("ARN:", ARN);
+        let policy = Policy::parse("p", &doc).unwrap();
+        PolicyGuard::new(
+            vec![Arc::new(policy)],
+            ResourceArns::new("us-east-1", "123456789012"),
+            RequestContext::for_client("c"),
+        )
+    }
+
+    #[test]
+    fn get_retained_message_is_checked_on_the_topic_arn() {
+        let mut g = guard(
+            r#"{"Effect":"Allow","Action":"iot:GetRetainedMessage","Resource":"ARN:topic/cars/*"}"#,
+        );
+        assert!(g.get_retained_message("cars/1").is_allowed());
+        assert!(!g.get_retained_message("bikes/1").is_allowed());
+        // Neither implies the other, nor any topic action.
+        assert!(!g.list_retained_messages().is_allowed());
+        assert!(!g.receive("cars/1").is_allowed());
+        assert!(!g.publish("cars/1", false).is_allowed());
+    }
+
+    #[test]
+    fn list_retained_messages_is_checked_on_star() {
+        let mut g =
+            guard(r#"{"Effect":"Allow","Action":"iot:ListRetainedMessages","Resource":"*"}"#);
+        assert!(g.list_retained_messages().is_allowed());
+        assert!(!g.get_retained_message("a").is_allowed());
+        // A topic resource does not cover the `*` resource.
+        let mut g = guard(
+            r#"{"Effect":"Allow","Action":"iot:ListRetainedMessages","Resource":"ARN:topic/*"}"#,
+        );
+        assert!(!g.list_retained_messages().is_allowed());
+    }
+
+    #[test]
+    fn wildcard_actions_cover_the_retained_message_actions() {
+        for action in ["iot:*", "*", "iot:*Retained*", "iot:Get*", "iot:List*"] {
+            let mut g = guard(&format!(
+                r#"{{"Effect":"Allow","Action":"{action}","Resource":"*"}}"#
+            ));
+            let get = g.get_retained_message("a/b").is_allowed();
+            let list = g.list_retained_messages().is_allowed();
+            match action {
+                "iot:Get*" => assert!(get && !list, "{action}"),
+                "iot:List*" => assert!(!get && list, "{action}"),
+                _ => assert!(get && list, "{action}"),
+            }
+        }
+    }
+
+    #[test]
+    fn an_explicit_deny_wins_over_iot_star() {
+        let mut g = guard(
+            r#"{"Effect":"Allow","Action":"iot:*","Resource":"*"},
+               {"Effect":"Deny","Action":"iot:GetRetainedMessage","Resource":"ARN:topic/secret/*"},
+               {"Effect":"Deny","Action":"iot:ListRetainedMessages","Resource":"*"}"#,
+        );
+        assert!(g.get_retained_message("public/x").is_allowed());
+        assert_eq!(
+            g.get_retained_message("secret/x"),
+            Decision::ExplicitDeny {
+                policy: "p".into(),
+                statement: 1
+            }
+        );
+        assert_eq!(
+            g.list_retained_messages(),
+            Decision::ExplicitDeny {
+                policy: "p".into(),
+                statement: 2
+            }
+        );
     }
 }

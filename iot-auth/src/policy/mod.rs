@@ -35,7 +35,7 @@ mod pattern;
 use std::fmt;
 
 pub use action::{Action, ResourceArns};
-pub use cache::{DecisionCache, PolicyGuard};
+pub use cache::{DEFAULT_CACHE_CAPACITY, DecisionCache, PolicyGuard};
 pub use context::{RequestContext, ThingContext};
 pub use document::{Effect, MAX_POLICY_CHARS};
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use mqtt_codec::{Connect, ConnectReturnCode, Packet, PubRel, Publish, QoS, QosPid, Utf8Bytes};
 
+use super::publish::publish_target;
 use super::{Broker, PRESENCE_RESET_MS, Presence, slot};
 use crate::auth::{Authorizer, Client, ConnectDenied, ConnectRequest};
 use crate::connection::{ConnectionId, Output, Phase};
@@ -12,7 +13,7 @@ use crate::lifecycle::{self, DisconnectReason, EventContext};
 use crate::message::Message;
 use crate::persist::Persistence;
 use crate::profile::DeniedConnect;
-use crate::reserved::{PublishTarget, classify_publish};
+use crate::reserved::PublishTarget;
 use crate::service::ReservedTopicService;
 use crate::session::Session;
 use crate::stats::SessionKey;
@@ -36,11 +37,16 @@ impl<A: Authorizer, R: ReservedTopicService, P: Persistence> Broker<A, R, P> {
         if self.profile.reserved_namespace && client_id.starts_with('$') {
             return self.refuse_with_code(conn, ConnectReturnCode::IdentifierRejected, now_ms);
         }
-        let will = connect.will.map(|w| Message {
-            topic: w.topic,
-            payload: w.payload,
-            qos: w.qos,
-            retain: w.retain,
+        // The will's topic is judged here, once: its publication at the end reuses the verdict.
+        let will = connect.will.map(|w| {
+            let target = publish_target(&self.profile, &w.topic);
+            let will = Message {
+                topic: w.topic,
+                payload: w.payload,
+                qos: w.qos,
+                retain: w.retain,
+            };
+            (will, target)
         });
         let Some(connection) = self.connections.get(&conn) else {
             return;
@@ -57,13 +63,13 @@ impl<A: Authorizer, R: ReservedTopicService, P: Persistence> Broker<A, R, P> {
             username: connect.username.as_deref(),
             password: connect.password.as_deref(),
             clean_session: connect.clean_session,
-            will_topic: will.as_ref().map(|w| w.topic.as_str()),
+            will_topic: will.as_ref().map(|(w, _)| w.topic.as_str()),
         };
         let mut decision = self.authorizer.connect(&request);
-        if let (Ok(()), Some(will)) = (decision, &will) {
-            let reserved_ok = !self.profile.reserved_namespace
-                || classify_publish(&will.topic) != PublishTarget::Forbidden;
-            if !reserved_ok || !self.authorizer.publish(&client, &will.topic, will.retain) {
+        if let (Ok(()), Some((will, target))) = (decision, &will) {
+            if *target == PublishTarget::Forbidden
+                || !self.authorizer.publish(&client, &will.topic, will.retain)
+            {
                 decision = Err(ConnectDenied::NotAuthorized);
             }
         }
@@ -244,9 +250,9 @@ impl<A: Authorizer, R: ReservedTopicService, P: Persistence> Broker<A, R, P> {
             }
         }
         if reason.publishes_will() {
-            if let Some(will) = connection.will {
+            if let Some((will, target)) = connection.will {
                 // A will on a shadow topic reaches subscribers, not the shadow service.
-                self.ingest(will, Some(&client_id), false, now_ms);
+                self.ingest(will, target, Some(&client_id), false, now_ms);
             }
         }
         if let Some(payload) = payload {

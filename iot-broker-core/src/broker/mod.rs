@@ -9,6 +9,7 @@
 
 mod connect;
 mod publish;
+mod retained;
 mod subscribe;
 mod timers;
 
@@ -21,7 +22,7 @@ use mqtt_codec::{ConnAck, ConnectReturnCode, DecodeError, Packet, QoS, SharedPac
 use crate::auth::{AllowAll, Authorizer, TransportInfo};
 use crate::connection::{Connection, ConnectionId, Output, Phase, RateWindow};
 use crate::lifecycle::{DisconnectReason, SessionIds};
-use crate::message::Message;
+use crate::message::{Message, RetainedMessage};
 use crate::persist::{NoPersistence, Persistence};
 use crate::profile::Profile;
 use crate::retained::RetainedStore;
@@ -53,6 +54,7 @@ const PRESENCE_RESET_MS: u64 = 3_600_000;
 /// assert_eq!(broker.session_count(), 0);
 /// ```
 #[derive(Debug)]
+#[must_use = "a builder makes no broker until `build`"]
 pub struct BrokerBuilder<A, R, P> {
     profile: Profile,
     authorizer: A,
@@ -104,6 +106,7 @@ impl<A: Authorizer, R: ReservedTopicService, P: Persistence> BrokerBuilder<A, R,
     }
 
     /// The broker, with the persisted sessions and retained messages restored at `now_ms`.
+    #[must_use]
     pub fn build(self, now_ms: u64) -> Broker<A, R, P> {
         let mut broker = Broker {
             router: Router::new(self.profile.multi_level_rule),
@@ -150,7 +153,7 @@ pub struct Broker<A = AllowAll, R = NoReservedServices, P = NoPersistence> {
     reserved: R,
     persistence: P,
     router: Router<SessionKey>,
-    retained: RetainedStore<Message>,
+    retained: RetainedStore<RetainedMessage>,
     sessions: Vec<Option<Session>>,
     free_keys: Vec<u32>,
     by_client_id: HashMap<Arc<str>, SessionKey>,
@@ -222,11 +225,6 @@ impl<A: Authorizer, R: ReservedTopicService, P: Persistence> Broker<A, R, P> {
         self.retained.len()
     }
 
-    /// The retained message on exactly `topic`.
-    pub fn retained(&self, topic: &str) -> Option<&Message> {
-        self.retained.get(topic)
-    }
-
     /// `client_id`'s subscriptions, if it has a session.
     pub fn subscriptions(&self, client_id: &str) -> Option<Vec<(String, QoS)>> {
         let session = self.session_of(client_id)?;
@@ -257,11 +255,13 @@ impl<A: Authorizer, R: ReservedTopicService, P: Persistence> Broker<A, R, P> {
     }
 
     /// The next thing to do, in order.
+    #[must_use = "an output is an instruction: send the packet or close the connection"]
     pub fn poll_output(&mut self) -> Option<Output> {
         self.outputs.pop_front()
     }
 
     /// A new network connection, which must send CONNECT within the profile's connect timeout.
+    #[must_use = "the id names the connection in every later call"]
     pub fn open(&mut self, transport: TransportInfo, now_ms: u64) -> ConnectionId {
         let id = ConnectionId(self.next_conn);
         self.next_conn += 1;
@@ -373,6 +373,8 @@ impl<A: Authorizer, R: ReservedTopicService, P: Persistence> Broker<A, R, P> {
     /// reserved-topic service's answers are (reserved topics included), never retained, never
     /// handed to a service.
     pub fn deliver_service_message(&mut self, message: &Message, now_ms: u64) {
+        // No topic check: the server's own notices go to reserved topics no client may publish
+        // to, and `route` neither retains nor hands to a service.
         self.route(message, now_ms);
     }
 
@@ -386,13 +388,16 @@ impl<A: Authorizer, R: ReservedTopicService, P: Persistence> Broker<A, R, P> {
         retain: bool,
         now_ms: u64,
     ) {
+        // `topic` was validated by the caller, perhaps under another profile: its reserved
+        // namespace is judged here, under this broker's, once.
+        let target = publish::publish_target(&self.profile, topic.as_str());
         let message = Message {
             topic: topic.into_inner(),
             payload,
             qos,
             retain,
         };
-        self.ingest(message, None, true, now_ms);
+        self.ingest(message, target, None, true, now_ms);
     }
 
     fn send(&mut self, conn: ConnectionId, packet: SharedPacket) {
@@ -447,9 +452,9 @@ impl<A: Authorizer, R: ReservedTopicService, P: Persistence> Broker<A, R, P> {
     /// Rebuild retained messages and persistent sessions from the store.
     fn restore(&mut self, now_ms: u64) {
         let restored = self.persistence.load();
-        for message in restored.retained {
-            let topic = message.topic.clone();
-            self.retained.set(&topic, Some(message));
+        for retained in restored.retained {
+            let topic = retained.message.topic.clone();
+            self.retained.set(&topic, Some(retained));
         }
         for (client_id, stored) in restored.sessions {
             let mut session = Session::new(Arc::from(client_id.as_str()), true);

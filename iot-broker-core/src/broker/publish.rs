@@ -10,14 +10,25 @@ use super::{Broker, slot};
 use crate::auth::{Authorizer, Client};
 use crate::connection::{ConnectionId, Output, Phase};
 use crate::lifecycle::DisconnectReason;
-use crate::message::Message;
+use crate::message::{Message, RetainedMessage};
 use crate::persist::Persistence;
-use crate::profile::{DeniedPublish, OverlapPolicy};
+use crate::profile::{DeniedPublish, OverlapPolicy, Profile};
 use crate::reserved::{PublishTarget, classify_publish};
 use crate::router::fold_per_subscriber;
 use crate::service::{ReservedKind, ReservedRequest, ReservedTopicService};
 use crate::session::{Enqueued, Inflight, Queued};
 use crate::stats::SessionKey;
+
+/// Where a message published to `topic` goes under `profile` (every topic is an ordinary one
+/// without a reserved namespace). Asked once per message, where it enters the broker: a client's
+/// PUBLISH, a will at CONNECT, a server-side [`publish`](Broker::publish).
+pub(super) fn publish_target(profile: &Profile, topic: &str) -> PublishTarget {
+    if profile.reserved_namespace {
+        classify_publish(topic)
+    } else {
+        PublishTarget::Ordinary
+    }
+}
 
 impl<A: Authorizer, R: ReservedTopicService, P: Persistence> Broker<A, R, P> {
     pub(super) fn on_publish(
@@ -42,11 +53,8 @@ impl<A: Authorizer, R: ReservedTopicService, P: Persistence> Broker<A, R, P> {
             return;
         };
         let client_id = client_id.clone();
-        let target = if self.profile.reserved_namespace {
-            classify_publish(&publish.topic)
-        } else {
-            PublishTarget::Ordinary
-        };
+        // The one judgement of this message's topic (the codec has checked its form and limits).
+        let target = publish_target(&self.profile, &publish.topic);
         if target == PublishTarget::Forbidden
             || (target != PublishTarget::Ordinary && publish.retain)
         {
@@ -97,27 +105,25 @@ impl<A: Authorizer, R: ReservedTopicService, P: Persistence> Broker<A, R, P> {
             topic: publish.topic,
             payload: publish.payload,
         };
-        self.ingest(message, Some(&client_id), true, now_ms);
+        self.ingest(message, target, Some(&client_id), true, now_ms);
         // Routed, queued, retained and recorded: the broker has taken responsibility.
         if let Some(ack) = ack {
             self.send(conn, ack);
         }
     }
 
-    /// Take a message in: hand reserved topics to their service (when `to_service`), keep it if
-    /// retained, and route it to subscribers.
+    /// Take a message in whose topic [`publish_target`] judged `target` where it entered: hand
+    /// reserved topics to their service (when `to_service`), keep it if retained, and route it to
+    /// subscribers. A `Forbidden` target goes nowhere (a client's PUBLISH or will to one is
+    /// refused before it gets here; a server-side publish to one is dropped).
     pub(super) fn ingest(
         &mut self,
         message: Message,
+        target: PublishTarget,
         client_id: Option<&str>,
         to_service: bool,
         now_ms: u64,
     ) {
-        let target = if self.profile.reserved_namespace {
-            classify_publish(&message.topic)
-        } else {
-            PublishTarget::Ordinary
-        };
         let kind = match target {
             PublishTarget::Ordinary => None,
             PublishTarget::ShadowRequest => Some(ReservedKind::Shadow),
@@ -125,7 +131,7 @@ impl<A: Authorizer, R: ReservedTopicService, P: Persistence> Broker<A, R, P> {
             PublishTarget::Forbidden => return,
         };
         if kind.is_none() && message.retain {
-            self.keep_retained(&message);
+            self.keep_retained(&message, now_ms);
         }
         // Shadow requests reach the topic's subscribers too; Basic Ingest only its rule.
         if kind != Some(ReservedKind::BasicIngest) {
@@ -147,19 +153,32 @@ impl<A: Authorizer, R: ReservedTopicService, P: Persistence> Broker<A, R, P> {
         }
     }
 
-    /// Store or delete (empty payload) the retained message on `message`'s topic.
-    fn keep_retained(&mut self, message: &Message) {
+    /// Store or delete (empty payload) the retained message on `message`'s topic, set at
+    /// `now_ms`.
+    fn keep_retained(&mut self, message: &Message, now_ms: u64) {
         if message.payload.is_empty() {
             if self.retained.set(&message.topic, None).is_some() {
                 self.persistence.delete_retained(&message.topic);
             }
         } else {
-            self.persistence.put_retained(message);
-            self.retained.set(&message.topic, Some(message.clone()));
+            let retained = RetainedMessage {
+                message: message.clone(),
+                modified_ms: now_ms,
+            };
+            self.persistence.put_retained(&retained);
+            self.retained.set(&message.topic, Some(retained));
         }
     }
 
     /// Deliver `message` to every matching subscription (live deliveries carry RETAIN=0).
+    ///
+    /// No topic check here. A client's PUBLISH and will and a server-side publish were judged
+    /// once where they came in, before [`ingest`](Self::ingest). The other callers are the
+    /// server's own messages, which skip what a client PUBLISH needs on purpose: the
+    /// reserved-topic service's answers, lifecycle events and
+    /// [`deliver_service_message`](Broker::deliver_service_message) go to reserved topics no
+    /// client may publish to (`…/accepted`, `$aws/events/…`), are never retained and never
+    /// handed to a service.
     pub(super) fn route(&mut self, message: &Message, now_ms: u64) {
         let mut matches = self.router.matches(&message.topic);
         if self.profile.overlap == OverlapPolicy::HighestQos {

@@ -143,12 +143,16 @@ impl<A: Authorizer, R: ReservedTopicService, P: Persistence> Broker<A, R, P> {
             self.retained
                 .matching(filter, self.profile.multi_level_rule)
                 .into_iter()
-                .map(|(_, m)| m.clone())
+                .map(|(_, r)| r.message.clone())
                 .collect()
         } else if has_wildcard(filter) {
             Vec::new() // AWS: only a filter equal to the topic gets its retained message
         } else {
-            self.retained.get(filter).cloned().into_iter().collect()
+            self.retained
+                .get(filter)
+                .map(|r| r.message.clone())
+                .into_iter()
+                .collect()
         };
         for message in found {
             let delivery = Message {

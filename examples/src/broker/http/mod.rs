@@ -12,6 +12,7 @@ pub mod error;
 mod mqtt;
 mod named_shadows;
 mod publish;
+mod retained;
 mod shadow;
 
 use std::net::SocketAddr;
@@ -137,11 +138,17 @@ enum Resource {
     Shadow,
     /// `GET /api/things/shadow/ListNamedShadowsForThing/{thing}`.
     NamedShadows,
+    /// `GET /retainedMessage/{topic}`.
+    RetainedMessage,
+    /// `GET /retainedMessage?maxResults=&nextToken=`.
+    RetainedMessages,
 }
 
 /// How a route matches a path.
 #[derive(Debug, Clone, Copy)]
 enum PathPattern {
+    /// The path is exactly this.
+    Exact(&'static str),
     /// The path starts with this; the rest is the resource's argument.
     Prefix(&'static str),
     /// The path starts with the first and ends with the second; the middle is the argument.
@@ -149,12 +156,20 @@ enum PathPattern {
 }
 
 /// The routes, in the order they are tried.
-const ROUTES: [(PathPattern, Resource); 3] = [
+const ROUTES: [(PathPattern, Resource); 5] = [
     (PathPattern::Prefix("/topics/"), Resource::Publish),
     (PathPattern::Around("/things/", "/shadow"), Resource::Shadow),
     (
         PathPattern::Prefix("/api/things/shadow/ListNamedShadowsForThing/"),
         Resource::NamedShadows,
+    ),
+    (
+        PathPattern::Prefix("/retainedMessage/"),
+        Resource::RetainedMessage,
+    ),
+    (
+        PathPattern::Exact("/retainedMessage"),
+        Resource::RetainedMessages,
     ),
 ];
 
@@ -162,6 +177,7 @@ const ROUTES: [(PathPattern, Resource); 3] = [
 fn route(path: &str) -> Option<(Resource, &str)> {
     ROUTES.iter().find_map(|(pattern, resource)| {
         let rest = match *pattern {
+            PathPattern::Exact(exact) => (path == exact).then_some("")?,
             PathPattern::Prefix(prefix) => path.strip_prefix(prefix)?,
             PathPattern::Around(prefix, suffix) => {
                 path.strip_prefix(prefix)?.strip_suffix(suffix)?
@@ -304,6 +320,8 @@ async fn handle(
         Resource::Publish => publish::handle(context, request).await,
         Resource::Shadow => shadow::handle(context, request).await,
         Resource::NamedShadows => named_shadows::handle(context, request).await,
+        Resource::RetainedMessage => retained::get(context, request).await,
+        Resource::RetainedMessages => retained::list(context, request).await,
     }
 }
 
@@ -326,6 +344,15 @@ mod tests {
             route("/api/things/shadow/ListNamedShadowsForThing/car-1"),
             Some((Resource::NamedShadows, "car-1"))
         );
+        assert_eq!(
+            route("/retainedMessage/cars%2F1"),
+            Some((Resource::RetainedMessage, "cars%2F1"))
+        );
+        assert_eq!(
+            route("/retainedMessage"),
+            Some((Resource::RetainedMessages, ""))
+        );
+        assert_eq!(route("/retainedMessages"), None);
         assert_eq!(route("/nothing"), None);
     }
 }

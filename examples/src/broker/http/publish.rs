@@ -41,7 +41,7 @@ pub(super) async fn handle(
             tracing::info!(principal = caller.principal, topic = %topic, "HTTPS publish to a reserved topic refused");
             return Err(ApiError::forbidden());
         }
-        Err(TopicRefusal::Invalid(_)) => return Err(ApiError::invalid("Invalid topic name")),
+        Err(_) => return Err(ApiError::invalid("Invalid topic name")),
     };
     context.authorize(caller, Action::Publish, name.as_str(), |guard| {
         guard.publish(name.as_str(), retain)
