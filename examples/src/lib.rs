@@ -17,6 +17,7 @@ pub const DEFAULT_MQTTS_PORT: u16 = 8883;
 pub mod admin;
 pub mod broker;
 pub mod config;
+pub mod device;
 pub mod engine;
 pub mod net;
 pub mod store;

@@ -1,0 +1,14 @@
+//! The device side: what a car (or any AWS IoT device) runs. [`ClientSession`] is its MQTT
+//! session, sans-IO; the transports, the reconnecting client and the simulated cars build on it.
+//!
+//! May import: `net/`, `config/`, `store/`, `admin/` (provisioning). Never another program
+//! folder; the edge core reuses this session to reach the cloud.
+
+mod options;
+mod session;
+
+pub use options::{SessionOptions, WillMessage};
+pub use session::{
+    AckToken, ClientSession, CloseReason, InboundMessage, PublishId, PublishOutcome, SessionError,
+    SessionEvent, SessionState, SessionStats,
+};
