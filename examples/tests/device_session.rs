@@ -368,7 +368,11 @@ fn inbound_qos1_is_acknowledged_only_when_the_application_took_it() {
     assert!(sent(&mut session).is_empty());
     // QoS 0 needs no ack.
     session.handle_bytes(&publish_to_device(QosPid::AtMostOnce, "cars/1/x", b"y"), 7);
-    let [SessionEvent::Connected { .. }, SessionEvent::Message(m)] = &events(&mut session)[..]
+    let [
+        SessionEvent::Closed(CloseReason::ConnectionLost),
+        SessionEvent::Connected { .. },
+        SessionEvent::Message(m),
+    ] = &events(&mut session)[..]
     else {
         panic!()
     };

@@ -4,8 +4,17 @@
 //! May import: `net/`, `config/`, `store/`, `admin/` (provisioning). Never another program
 //! folder; the edge core reuses this session to reach the cloud.
 
+mod backoff;
+mod client;
 mod options;
 mod session;
+mod transport;
+
+pub use backoff::Backoff;
+pub use client::{DeviceApp, Discovery, DiscoveryError, ReconnectPolicy, run};
+pub use transport::{
+    ByteStream, CONNECT_TIMEOUT, Endpoint, SigV4Credentials, Transport, TransportError,
+};
 
 pub use options::{SessionOptions, WillMessage};
 pub use session::{

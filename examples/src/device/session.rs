@@ -103,6 +103,9 @@ pub enum CloseReason {
     /// The application asked to disconnect.
     #[error("disconnected by the application")]
     Requested,
+    /// The transport closed or failed.
+    #[error("the connection was lost")]
+    ConnectionLost,
 }
 
 /// What happened, for the application.
@@ -300,11 +303,13 @@ impl ClientSession {
         };
     }
 
-    /// The transport closed (or failed). Unacknowledged QoS 1 publishes stay for the next one.
+    /// The transport closed (or failed): [`SessionEvent::Closed`] with
+    /// [`CloseReason::ConnectionLost`] unless the session had closed it already. Unacknowledged
+    /// QoS 1 publishes stay for the next connection.
     pub fn connection_lost(&mut self) {
-        self.state = SessionState::Offline;
-        self.ping_deadline_ms = None;
-        self.forget_pending();
+        if self.state != SessionState::Offline {
+            self.close(CloseReason::ConnectionLost);
+        }
     }
 
     /// (Un)subscribes never answered are owed to the next connection.

@@ -94,7 +94,7 @@ where
             Ok(upgraded) => {
                 let io = hyper_util::rt::TokioIo::new(upgraded);
                 let ws = WebSocketStream::from_raw_socket(io, Role::Server, None).await;
-                let lifetime = tokio::time::timeout(MAX_WEBSOCKET_LIFETIME, pump(ws, serve));
+                let lifetime = tokio::time::timeout(MAX_WEBSOCKET_LIFETIME, serve(byte_stream(ws)));
                 if lifetime.await.is_err() {
                     tracing::info!("WebSocket connection closed after 24 hours");
                 }
@@ -122,23 +122,57 @@ where
     response
 }
 
-/// Carries bytes between the WebSocket's binary frames and an in-memory pipe (64 KiB each way:
-/// a slow reader back-pressures the other side) whose other end `serve` reads and writes.
-async fn pump<S, F, Fut>(ws: WebSocketStream<S>, serve: F)
+/// A byte stream over a WebSocket: what is written to the returned end goes out in binary
+/// frames, what arrives in binary frames is read from it (a message may span frames). The pipe
+/// holds 64 KiB each way, so a slow reader back-pressures the other side. Dropping the returned
+/// end closes the WebSocket; a close or error from the peer ends the stream.
+pub fn byte_stream<S>(ws: WebSocketStream<S>) -> DuplexStream
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-    F: FnOnce(DuplexStream) -> Fut + Send + 'static,
-    Fut: Future<Output = ()> + Send + 'static,
 {
-    let (served_side, pump_side) = tokio::io::duplex(64 * 1024);
-    let connection = tokio::spawn(serve(served_side));
-    let (mut to_broker_read, mut to_broker) = tokio::io::split(pump_side);
+    let (user_side, pump_side) = tokio::io::duplex(64 * 1024);
+    tokio::spawn(pump(ws, pump_side));
+    user_side
+}
+
+/// Opens the WebSocket on `stream` (TLS already done) as a client: `GET {path_and_query}` with
+/// `Host: {host}` and subprotocol `mqtt`, and returns the byte stream over it.
+pub async fn connect_client<S>(
+    stream: S,
+    host: &str,
+    path_and_query: &str,
+) -> Result<DuplexStream, tokio_tungstenite::tungstenite::Error>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let request = Request::builder()
+        .method("GET")
+        .uri(format!("wss://{host}{path_and_query}"))
+        .header("Host", host)
+        .header("Connection", "Upgrade")
+        .header("Upgrade", "websocket")
+        .header("Sec-WebSocket-Version", "13")
+        .header(
+            "Sec-WebSocket-Key",
+            tokio_tungstenite::tungstenite::handshake::client::generate_key(),
+        )
+        .header("Sec-WebSocket-Protocol", "mqtt")
+        .body(())?;
+    let (ws, _response) = tokio_tungstenite::client_async(request, stream).await?;
+    Ok(byte_stream(ws))
+}
+
+async fn pump<S>(ws: WebSocketStream<S>, pump_side: DuplexStream)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut from_user, mut to_user) = tokio::io::split(pump_side);
     let (mut sink, mut stream) = ws.split();
     let inbound = async {
         while let Some(message) = stream.next().await {
             match message {
                 Ok(Message::Binary(data)) => {
-                    if to_broker.write_all(&data).await.is_err() {
+                    if to_user.write_all(&data).await.is_err() {
                         break;
                     }
                 }
@@ -147,12 +181,12 @@ where
                 Ok(Message::Text(_) | Message::Close(_)) | Err(_) => break,
             }
         }
-        let _ = to_broker.shutdown().await;
+        let _ = to_user.shutdown().await;
     };
     let outbound = async {
         let mut buf = BytesMut::with_capacity(8192);
         loop {
-            match to_broker_read.read_buf(&mut buf).await {
+            match from_user.read_buf(&mut buf).await {
                 Ok(0) | Err(_) => break,
                 Ok(_) => {
                     let frame = buf.split().freeze();
@@ -168,9 +202,6 @@ where
         () = inbound => {}
         () = outbound => {}
     }
-    // Either side ended: closing the pipe lets the broker see the connection lost (a will fires as
-    // for TCP) or finish its own close.
-    drop(to_broker);
-    drop(to_broker_read);
-    let _ = connection.await;
+    // Either side ended: closing the pipe lets the user see the connection lost (on the broker
+    // a will fires as for TCP) or finish its own close.
 }

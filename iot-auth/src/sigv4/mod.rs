@@ -1,6 +1,7 @@
 //! AWS Signature Version 4 verification: the `Authorization` header form (HTTPS publish, shadow
 //! REST) and the presigned-URL form (MQTT over WebSocket, service `iotdevicegateway`, with the
 //! security token appended after signing as AWS IoT's clients do). See spec/aws-iot.md, "SigV4".
+//! The device side's [`presign`] makes such URLs.
 //!
 //! ```
 //! use iot_auth::sigv4::{Credential, HttpRequest, MemoryCredentials, Verifier};
@@ -28,6 +29,7 @@
 mod canonical;
 mod credentials;
 mod error;
+mod presign;
 mod signing;
 mod time;
 
@@ -36,6 +38,7 @@ use subtle::ConstantTimeEq;
 pub use canonical::{canonical_query, canonical_uri, uri_encode};
 pub use credentials::{Credential, CredentialStore, MemoryCredentials};
 pub use error::SigV4Error;
+pub use presign::{Presign, format_amz_date, presign};
 pub use signing::{SigningKeyCache, sha256_hex, signing_key, string_to_sign};
 pub use time::parse_amz_date;
 
