@@ -197,7 +197,9 @@ fn keep_alive_pings_after_silence_and_gives_up_without_an_answer() {
 
 #[test]
 fn packet_ids_are_unique_among_those_in_use_and_wrap() {
-    let mut session = online(SessionOptions::new("car-1"), 0);
+    let mut options = SessionOptions::new("car-1");
+    options.max_publishes_per_second = 0;
+    let mut session = online(options, 0);
     let mut ids = Vec::new();
     for round in 0..700u32 {
         for _ in 0..100 {
@@ -586,4 +588,53 @@ fn disconnect_is_clean() {
         events(&mut session),
         [SessionEvent::Closed(CloseReason::Requested)]
     );
+}
+
+#[test]
+fn the_publish_rate_is_kept_and_a_throttled_publish_is_retried() {
+    let mut options = SessionOptions::new("car-1");
+    options.max_publishes_per_second = 3;
+    options.retry_interval_ms = 5_000;
+    let mut session = online(options, 1_000);
+    for n in 0..5 {
+        session
+            .publish("cars/1/t", n.to_string(), QoS::AtLeastOnce, false, 1_000)
+            .unwrap();
+    }
+    let published = |packets: Vec<SharedPacket>| -> Vec<(bool, String)> {
+        packets
+            .into_iter()
+            .filter_map(|p| match p {
+                Packet::Publish(p) => Some((p.dup, String::from_utf8(p.payload.to_vec()).unwrap())),
+                _ => None,
+            })
+            .collect()
+    };
+    // Three this second; QoS 0 over the rate is dropped and counted.
+    assert_eq!(published(sent(&mut session)).len(), 3);
+    assert_eq!(
+        session.publish("cars/1/t", "q0", QoS::AtMostOnce, false, 1_500),
+        Ok(PublishOutcome::Dropped)
+    );
+    assert_eq!(session.stats().dropped_rate, 1);
+    // The rest at the next second.
+    assert_eq!(session.poll_timeout(), Some(2_000));
+    session.handle_timeout(2_000);
+    assert_eq!(
+        published(sent(&mut session)),
+        [(false, "3".to_owned()), (false, "4".to_owned())]
+    );
+    // The broker acknowledged none (throttled): after the retry interval they go again, DUP.
+    assert_eq!(session.poll_timeout(), Some(6_000));
+    session.handle_timeout(6_000);
+    let again = published(sent(&mut session));
+    assert_eq!(
+        again,
+        [
+            (true, "0".to_owned()),
+            (true, "1".to_owned()),
+            (true, "2".to_owned())
+        ]
+    );
+    assert_eq!(session.stats().resent, 3);
 }

@@ -45,6 +45,13 @@ pub struct SessionOptions {
     /// QoS 1 publishes held beyond the in-flight window, while offline included. When full,
     /// [`publish`](super::ClientSession::publish) refuses with `QueueFull` (back-pressure).
     pub max_queued: usize,
+    /// PUBLISH packets written per second at most (0: no limit). AWS IoT discards publishes over
+    /// 100 per second on a connection (in and out together) without a PUBACK, so the default
+    /// stays under it; QoS 1 waits for the next second, QoS 0 over it is dropped and counted.
+    pub max_publishes_per_second: u32,
+    /// A QoS 1 publish unacknowledged this long is written again with DUP on the same
+    /// connection (a broker that throttled it sent no PUBACK); 0: only after a reconnect.
+    pub retry_interval_ms: u64,
     /// Limits for decoding what the broker sends (AWS IoT's by default).
     pub limits: Limits,
 }
@@ -62,6 +69,8 @@ impl SessionOptions {
             password: None,
             max_inflight: 100,
             max_queued: 1000,
+            max_publishes_per_second: 90,
+            retry_interval_ms: 15_000,
             limits: Limits::aws_iot(),
         }
     }

@@ -160,10 +160,13 @@ pub struct SessionStats {
     pub connects: u64,
     /// PUBLISH packets written (resends included).
     pub publishes_sent: u64,
-    /// QoS 1 publishes written again after a reconnect.
+    /// QoS 1 publishes written again (after a reconnect, or unacknowledged for the retry
+    /// interval).
     pub resent: u64,
     /// QoS 0 publishes dropped while offline.
     pub dropped_offline: u64,
+    /// QoS 0 publishes dropped over the publish rate.
+    pub dropped_rate: u64,
     /// Messages received.
     pub messages_received: u64,
 }
@@ -176,6 +179,10 @@ struct Outgoing {
     retain: bool,
     /// Set once it has a packet id and went on the wire.
     pid: Option<PacketId>,
+    /// When it was last written on this connection; `None`: (re)send it.
+    sent_at_ms: Option<u64>,
+    /// Written before (DUP on the next write).
+    dup: bool,
 }
 
 /// One device's MQTT session (see the module docs for its rules).
@@ -221,6 +228,9 @@ pub struct ClientSession {
     next_publish: u64,
     last_sent_ms: u64,
     ping_deadline_ms: Option<u64>,
+    /// The current one-second publish-rate window and what it used.
+    rate_second: u64,
+    rate_used: u32,
     stats: SessionStats,
 }
 
@@ -245,6 +255,8 @@ impl ClientSession {
             next_publish: 0,
             last_sent_ms: 0,
             ping_deadline_ms: None,
+            rate_second: 0,
+            rate_used: 0,
             stats: SessionStats::default(),
         }
     }
@@ -370,10 +382,10 @@ impl ClientSession {
                     self.last_sent_ms
                         .saturating_add(u64::from(self.options.keep_alive_secs) * 1000)
                 });
-                match (ping, self.ping_deadline_ms) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                }
+                [ping, self.ping_deadline_ms, self.pump_deadline()]
+                    .into_iter()
+                    .flatten()
+                    .min()
             }
         }
     }
@@ -393,6 +405,7 @@ impl ClientSession {
                     self.close(CloseReason::KeepAliveTimeout);
                     return;
                 }
+                self.pump(now_ms);
                 let keep_alive = u64::from(self.options.keep_alive_secs) * 1000;
                 if keep_alive > 0
                     && now_ms >= self.last_sent_ms.saturating_add(keep_alive)
@@ -431,6 +444,10 @@ impl ClientSession {
                     self.stats.dropped_offline += 1;
                     return Ok(PublishOutcome::Dropped);
                 }
+                if !self.take_rate(now_ms) {
+                    self.stats.dropped_rate += 1;
+                    return Ok(PublishOutcome::Dropped);
+                }
                 self.stats.publishes_sent += 1;
                 let packet = mqtt_codec::BorrowedPacket::Publish(mqtt_codec::Publish {
                     dup: false,
@@ -459,8 +476,10 @@ impl ClientSession {
                     payload,
                     retain,
                     pid: None,
+                    sent_at_ms: None,
+                    dup: false,
                 });
-                self.fill_window(now_ms);
+                self.pump(now_ms);
                 Ok(PublishOutcome::Accepted(id))
             }
         }
@@ -580,20 +599,29 @@ impl ClientSession {
         }
     }
 
-    fn send_publish(&mut self, outgoing: &Outgoing, pid: PacketId, dup: bool, now_ms: u64) {
-        let packet = mqtt_codec::BorrowedPacket::Publish(mqtt_codec::Publish {
-            dup,
-            qos_pid: QosPid::AtLeastOnce(pid),
-            retain: outgoing.retain,
-            topic: outgoing.topic.as_str(),
-            payload: &outgoing.payload[..],
-        });
-        self.encode(&packet, now_ms);
-        self.stats.publishes_sent += 1;
+    /// One more PUBLISH in this second's budget? (Counts it if so.)
+    fn take_rate(&mut self, now_ms: u64) -> bool {
+        let limit = self.options.max_publishes_per_second;
+        if limit == 0 {
+            return true;
+        }
+        let second = now_ms / 1000;
+        if second != self.rate_second {
+            self.rate_second = second;
+            self.rate_used = 0;
+        }
+        if self.rate_used >= limit {
+            return false;
+        }
+        self.rate_used += 1;
+        true
     }
 
-    /// Moves queued QoS 1 publishes onto the wire while the window has room.
-    fn fill_window(&mut self, now_ms: u64) {
+    /// Writes what may go now, oldest first, within the rate: queued publishes take packet ids
+    /// while the window has room, then every in-flight publish owed a write (never written on
+    /// this connection, or unacknowledged for the retry interval) goes out, DUP when it went
+    /// out before.
+    fn pump(&mut self, now_ms: u64) {
         if self.state != SessionState::Connected {
             return;
         }
@@ -603,13 +631,59 @@ impl ClientSession {
             .clamp(1, usize::from(u16::MAX) / 2);
         while self.inflight.len() < window {
             let Some(mut outgoing) = self.queued.pop_front() else {
-                return;
+                break;
             };
-            let pid = self.allocate_pid();
-            outgoing.pid = Some(pid);
-            self.send_publish(&outgoing, pid, false, now_ms);
+            outgoing.pid = Some(self.allocate_pid());
             self.inflight.push_back(outgoing);
         }
+        let retry = self.options.retry_interval_ms;
+        for at in 0..self.inflight.len() {
+            let due = self.inflight.get(at).is_some_and(|o| match o.sent_at_ms {
+                None => true,
+                Some(sent) => retry > 0 && now_ms >= sent.saturating_add(retry),
+            });
+            if !due {
+                continue;
+            }
+            if !self.take_rate(now_ms) {
+                return;
+            }
+            let Some(outgoing) = self.inflight.get_mut(at) else {
+                continue;
+            };
+            let Some(pid) = outgoing.pid else { continue };
+            outgoing.sent_at_ms = Some(now_ms);
+            let dup = std::mem::replace(&mut outgoing.dup, true);
+            let packet = mqtt_codec::BorrowedPacket::Publish(mqtt_codec::Publish {
+                dup,
+                qos_pid: QosPid::AtLeastOnce(pid),
+                retain: outgoing.retain,
+                topic: outgoing.topic.as_str(),
+                payload: &outgoing.payload[..],
+            });
+            write_packet(&mut self.write, &mut self.last_sent_ms, &packet, now_ms);
+            self.stats.publishes_sent += 1;
+            if dup {
+                self.stats.resent += 1;
+            }
+        }
+    }
+
+    /// When [`pump`](Self::pump) has more to write: the next rate window if it stopped on the
+    /// rate, else the earliest retry.
+    fn pump_deadline(&self) -> Option<u64> {
+        if self.inflight.iter().any(|o| o.sent_at_ms.is_none()) {
+            return Some((self.rate_second + 1) * 1000);
+        }
+        let retry = self.options.retry_interval_ms;
+        if retry == 0 {
+            return None;
+        }
+        self.inflight
+            .iter()
+            .filter_map(|o| o.sent_at_ms)
+            .min()
+            .map(|sent| sent.saturating_add(retry))
     }
 
     fn send_subscribe(&mut self, list: Vec<(String, QoS)>, now_ms: u64) {
@@ -668,7 +742,7 @@ impl ClientSession {
                 // An id we do not hold (acknowledged twice): harmless, ignored.
                 if let Some(done) = at.and_then(|at| self.inflight.remove(at)) {
                     self.events.push_back(SessionEvent::Delivered(done.id));
-                    self.fill_window(now_ms);
+                    self.pump(now_ms);
                 }
             }
             Packet::SubAck(ack) => {
@@ -735,14 +809,10 @@ impl ClientSession {
             self.send_subscribe(again, now_ms);
         }
         // Unacknowledged publishes first, with DUP and their ids, then what waited.
-        let resend: Vec<Outgoing> = self.inflight.iter().cloned().collect();
-        for outgoing in resend {
-            if let Some(pid) = outgoing.pid {
-                self.send_publish(&outgoing, pid, true, now_ms);
-                self.stats.resent += 1;
-            }
+        for outgoing in &mut self.inflight {
+            outgoing.sent_at_ms = None;
         }
-        self.fill_window(now_ms);
+        self.pump(now_ms);
     }
 }
 

@@ -453,3 +453,37 @@ pub async fn metrics(addr: std::net::SocketAddr) -> String {
     stream.read_to_string(&mut text).await.unwrap();
     text
 }
+
+/// A TCP port free on loopback right now (for a broker that must come back on the same port).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A configuration file for a broker process on fixed ports (so a restarted broker is found
+/// where it was): `(mqtts, alpn)`.
+pub fn write_config_on_ports(dir: &Path, mqtts: u16, alpn: u16) -> PathBuf {
+    let path = dir.join("broker.toml");
+    let text = format!(
+        "data_dir = {:?}\n[listeners]\nmqtts_port = {mqtts}\nalpn_port = {alpn}\nmetrics = \"127.0.0.1:0\"\n",
+        dir.join("data")
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// The device-side endpoint of a broker's TLS port for `device`.
+pub fn tls_endpoint(device: &Device, port: u16) -> iot_examples::device::Endpoint {
+    iot_examples::device::Endpoint {
+        host: "localhost".into(),
+        port,
+        transport: iot_examples::device::Transport::Tls(Arc::new(client_tls(
+            Some(device),
+            &device.ca_pem,
+            &[],
+        ))),
+    }
+}
