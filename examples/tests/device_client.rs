@@ -115,7 +115,7 @@ fn subscribed(options: SessionOptions, filter: &str) -> ClientSession {
 }
 
 async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    wait_until_or(what, &mut done, || String::new()).await;
+    wait_until_or(what, &mut done, String::new).await;
 }
 
 async fn wait_until_or(what: &str, mut done: impl FnMut() -> bool, why: impl Fn() -> String) {
