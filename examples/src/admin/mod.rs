@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 use crate::config::BrokerConfig;
 use crate::engine::now_ms;
 use crate::store::access_keys::{AccessKeyError, AccessKeys};
-use crate::store::data_dir::{DataDir, SetupError, write_file};
+use crate::store::data_dir::{DataDir, Opened, SetupError, write_file};
 use crate::store::{DurableShadows, SharedStore, StoreError};
 
 /// Why an administrative command failed.
@@ -401,5 +401,52 @@ fn read_document(text: &str) -> Result<String, AdminError> {
             error,
         }),
         None => Ok(text.to_owned()),
+    }
+}
+
+/// Runs one administrative command: on the data directory when the broker is stopped, else
+/// through the running broker's admin socket. Returns AWS-CLI-shaped JSON.
+pub fn run(config: &BrokerConfig, command: AdminCommand) -> Result<Value, AdminError> {
+    run_each(config, |exec| exec(command))
+}
+
+/// Runs several commands, `script` deciding each from the answers before it (a certificate's
+/// ARN, say): on the data directory when the broker is stopped (opened once, committed once at
+/// the end, nothing committed if `script` fails), else one by one through the running broker's
+/// admin socket.
+pub fn run_each<T>(
+    config: &BrokerConfig,
+    script: impl FnOnce(&mut dyn FnMut(AdminCommand) -> Result<Value, AdminError>) -> Result<T, AdminError>,
+) -> Result<T, AdminError> {
+    let dir = DataDir::new(&config.data_dir);
+    match dir.open(config, (now_ms() / 1000) as i64) {
+        Ok(Opened {
+            store,
+            mut registry,
+            ca,
+            ..
+        }) => {
+            let mut access_keys = AccessKeys::load(&store, &config.account)?;
+            let store = store.shared();
+            let output = script(&mut |command| {
+                execute(
+                    Account {
+                        config,
+                        store: store.clone(),
+                        registry: &mut registry,
+                        ca: &ca,
+                        access_keys: &mut access_keys,
+                    },
+                    command,
+                )
+            })?;
+            store.borrow_mut().commit()?;
+            Ok(output)
+        }
+        #[cfg(unix)]
+        Err(SetupError::Locked(_)) => script(&mut |command| {
+            socket::request(&config.data_dir, &resolve_local_paths(command)?)
+        }),
+        Err(error) => Err(error.into()),
     }
 }

@@ -4,13 +4,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-#[cfg(unix)]
-use crate::admin::resolve_local_paths;
-use crate::admin::{Account, AdminCommand, AdminError, execute};
+use crate::admin::AdminCommand;
 use crate::config::BrokerConfig;
-use crate::engine::now_ms;
-use crate::store::access_keys::AccessKeys;
-use crate::store::data_dir::{DataDir, Opened, SetupError};
+use crate::store::data_dir::DataDir;
 use clap::{Parser, Subcommand};
 use serde_json::json;
 
@@ -67,7 +63,7 @@ pub fn main() -> ExitCode {
     }
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(&config),
-        Command::Admin(command) => match admin(&config, command) {
+        Command::Admin(command) => match crate::admin::run(&config, command) {
             Ok(output) => {
                 println!(
                     "{}",
@@ -102,65 +98,9 @@ fn serve(config: &BrokerConfig) -> ExitCode {
         });
         tracing::info!(%ready, "broker ready");
         println!("READY {ready}");
-        wait_for_signal().await;
+        crate::net::signal::terminated().await;
         tracing::info!("shutting down: closing connections, firing wills, committing the store");
         running.shutdown().await;
         ExitCode::SUCCESS
     })
-}
-
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-}
-
-/// Runs one administrative command: on the data directory when the broker is stopped, else
-/// through the running broker's admin socket. Returns AWS-CLI-shaped JSON.
-fn admin(config: &BrokerConfig, command: AdminCommand) -> Result<serde_json::Value, AdminError> {
-    let dir = DataDir::new(&config.data_dir);
-    match dir.open(config, (now_ms() / 1000) as i64) {
-        Ok(Opened {
-            store,
-            mut registry,
-            ca,
-            ..
-        }) => {
-            let mut access_keys = AccessKeys::load(&store, &config.account)?;
-            let store = store.shared();
-            let output = execute(
-                Account {
-                    config,
-                    store: store.clone(),
-                    registry: &mut registry,
-                    ca: &ca,
-                    access_keys: &mut access_keys,
-                },
-                command,
-            )?;
-            store.borrow_mut().commit()?;
-            Ok(output)
-        }
-        #[cfg(unix)]
-        Err(SetupError::Locked(_)) => {
-            crate::admin::socket::request(&config.data_dir, &resolve_local_paths(command)?)
-        }
-        Err(error) => Err(error.into()),
-    }
 }

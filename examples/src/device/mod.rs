@@ -5,6 +5,7 @@
 //! folder; the edge core reuses this session to reach the cloud.
 
 mod backoff;
+pub mod car;
 mod client;
 mod options;
 mod session;

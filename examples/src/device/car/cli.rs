@@ -1,0 +1,144 @@
+//! The `cars` program's command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+use mqtt_codec::QoS;
+use tokio::sync::watch;
+
+use super::FleetCounters;
+use super::fleet::{self, FleetOptions, FleetTransport};
+use crate::config::BrokerConfig;
+
+/// A fleet of simulated cars for the broker: each car a thing with its own certificate and
+/// policy (provisioned through the broker's admin interface on first run, kept in
+/// `{data_dir}/cars/`), sending telemetry every second on `cars/{thing}/telemetry`, keeping its
+/// settings in its classic shadow and answering commands on `cars/{thing}/commands`.
+#[derive(Debug, Parser)]
+#[command(name = "cars", version)]
+struct Cli {
+    /// How many cars.
+    #[arg(long, default_value_t = 5)]
+    count: usize,
+    /// The broker's configuration file (for its data directory, region and account).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// The broker's data directory (overrides the configuration's).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// The broker's host name (TLS server name).
+    #[arg(long, default_value = "localhost")]
+    host: String,
+    /// The port (default: 8883 for mtls, 8443 for wss, 1883 for tcp).
+    #[arg(long)]
+    port: Option<u16>,
+    /// How the cars connect.
+    #[arg(long, value_enum, default_value_t = FleetTransport::Mtls)]
+    transport: FleetTransport,
+    /// Telemetry interval in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    interval_ms: u64,
+    /// Telemetry QoS (0 or 1).
+    #[arg(long, default_value_t = 1)]
+    qos: u8,
+    /// Use persistent sessions (clean session 0).
+    #[arg(long)]
+    persistent: bool,
+    /// Open the connections over this many milliseconds.
+    #[arg(long, default_value_t = 2000)]
+    ramp_up_ms: u64,
+    /// Report connections, messages, CPU and memory every this many seconds (0: never).
+    #[arg(long, default_value_t = 10)]
+    report_secs: u64,
+    /// Stop after this many seconds (default: on Ctrl-C or SIGTERM).
+    #[arg(long)]
+    duration_secs: Option<u64>,
+}
+
+/// Parses the command line, provisions what is missing, runs the fleet; returns the exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    let mut config = match BrokerConfig::load(cli.config.as_deref()) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(dir) = &cli.data_dir {
+        config.data_dir = dir.clone();
+    }
+    let manifest = match fleet::provision(&config, cli.count) {
+        Ok(manifest) => manifest,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let options = FleetOptions {
+        count: cli.count,
+        host: cli.host.clone(),
+        port: cli.port.unwrap_or(match cli.transport {
+            FleetTransport::Mtls => config.listeners.mqtts_port,
+            FleetTransport::Wss => config.listeners.alpn_port.unwrap_or(8443),
+            FleetTransport::Tcp => config.listeners.plain_mqtt.map_or(1883, |a| a.port()),
+        }),
+        transport: cli.transport,
+        every: Duration::from_millis(cli.interval_ms.max(1)),
+        telemetry_qos: if cli.qos == 0 {
+            QoS::AtMostOnce
+        } else {
+            QoS::AtLeastOnce
+        },
+        persistent: cli.persistent,
+        ramp_up: Duration::from_millis(cli.ramp_up_ms),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let (stop, shutdown) = watch::channel(false);
+        let counters = Arc::new(FleetCounters::default());
+        println!(
+            "READY {}",
+            serde_json::json!({"cars": options.count, "host": options.host, "port": options.port})
+        );
+        if cli.report_secs > 0 {
+            tokio::spawn(fleet::report(
+                counters.clone(),
+                options.count,
+                Duration::from_secs(cli.report_secs),
+                shutdown.clone(),
+            ));
+        }
+        let duration = cli.duration_secs;
+        tokio::spawn(async move {
+            match duration {
+                Some(secs) => tokio::time::sleep(Duration::from_secs(secs)).await,
+                None => crate::net::signal::terminated().await,
+            }
+            let _ = stop.send(true);
+        });
+        match fleet::run(&config, &manifest, &options, counters, shutdown).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("error: {error}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
