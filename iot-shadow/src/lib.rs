@@ -6,6 +6,10 @@
 //! come out as [`ShadowMessage`]s; shadows live in a [`ShadowStore`] ([`MemoryShadowStore`] here,
 //! a durable one in the broker program).
 //!
+//! The device's side of the same protocol is [`DeviceShadow`]: it keeps a device's reported state,
+//! turns desired changes into [`ShadowEvent::Delta`]s for the application, pairs answers with
+//! requests by `clientToken`, and resyncs after a reconnect, a version conflict or a lost answer.
+//!
 //! ```
 //! use iot_shadow::{MemoryShadowStore, ShadowService};
 //!
@@ -20,6 +24,7 @@
 //!     r#""version":1,"timestamp":1591140517}"#));
 //! ```
 
+mod device;
 mod document;
 mod error;
 mod json_writer;
@@ -29,9 +34,13 @@ mod service;
 mod store;
 mod topic;
 
+pub use device::{
+    DEFAULT_ANSWER_TIMEOUT_MS, DEFAULT_MAX_PENDING, DeviceShadow, DeviceShadowError,
+    MAX_TOKEN_PREFIX_BYTES, ShadowEvent, ShadowRequest, VersionPolicy,
+};
 pub use document::StoredShadow;
 pub use error::ShadowError;
-pub use merge::{delta, leaf_metadata, merge};
+pub use merge::{delta, diff, leaf_metadata, merge};
 pub use service::{ShadowLimits, ShadowMessage, ShadowService, UpdateOutcome};
 pub use store::{MemoryShadowStore, ShadowStore};
 pub use topic::{

@@ -149,6 +149,48 @@ pub fn delta(
     out
 }
 
+/// The update that turns `from` into `to`: keys of `to` whose value differs from `from`'s
+/// (recursing where both are objects, arrays and scalars whole), and `null` for keys only in
+/// `from`. Empty when they are equal. [`merge`]d into `from` it gives `to`, provided `to` holds no
+/// `null` and no empty object, as no merged state does.
+///
+/// A device uses it to bring the service's `reported` section to its own state.
+///
+/// ```
+/// use serde_json::json;
+/// let cloud = json!({"light": {"on": false, "level": 5}, "old": 1});
+/// let device = json!({"light": {"on": true, "level": 5}, "speed": 3});
+/// let patch = iot_shadow::diff(cloud.as_object().unwrap(), device.as_object().unwrap());
+/// assert_eq!(serde_json::Value::Object(patch.clone()),
+///            json!({"light": {"on": true}, "speed": 3, "old": null}));
+/// let mut merged = cloud.as_object().unwrap().clone();
+/// iot_shadow::merge(&mut merged, &patch);
+/// assert_eq!(serde_json::Value::Object(merged), device);
+/// ```
+pub fn diff(from: &Map<String, Value>, to: &Map<String, Value>) -> Map<String, Value> {
+    let mut out = Map::new();
+    for (key, wanted) in to {
+        match (from.get(key), wanted) {
+            (Some(Value::Object(have)), Value::Object(want)) => {
+                let sub = diff(have, want);
+                if !sub.is_empty() {
+                    out.insert(key.clone(), Value::Object(sub));
+                }
+            }
+            (Some(have), want) if have == want => {}
+            (_, want) => {
+                out.insert(key.clone(), want.clone());
+            }
+        }
+    }
+    for key in from.keys() {
+        if !to.contains_key(key) {
+            out.insert(key.clone(), Value::Null);
+        }
+    }
+    out
+}
+
 /// The desired metadata of the keys in `delta`.
 pub(crate) fn delta_metadata(delta: &Map<String, Value>, desired_meta: Option<&Value>) -> Value {
     let meta = desired_meta.and_then(Value::as_object);

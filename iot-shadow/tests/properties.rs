@@ -1,4 +1,4 @@
-//! Property tests of the merge and delta rules and of the service's versions.
+//! Property tests of the merge, diff and delta rules and of the service's versions.
 
 #![allow(
     clippy::unwrap_used,
@@ -7,7 +7,7 @@
     clippy::indexing_slicing
 )]
 
-use iot_shadow::{MemoryShadowStore, ShadowKey, ShadowService, delta, merge};
+use iot_shadow::{MemoryShadowStore, ShadowKey, ShadowService, delta, diff, merge};
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 
@@ -106,6 +106,23 @@ proptest! {
         prop_assert_eq!(d.is_empty(), is_subset(&desired, &reported));
         // Keys only in reported never appear in the delta.
         prop_assert!(d.keys().all(|k| desired.contains_key(k)));
+    }
+
+    #[test]
+    fn diff_merged_into_from_gives_to(from in state(), to in state(), update in update()) {
+        // Half the time `to` is near `from`, as a device's state is near the cloud's.
+        let to = if update.len() % 2 == 0 {
+            let mut near = from.clone();
+            merge(&mut near, &update);
+            near
+        } else {
+            to
+        };
+        let patch = diff(&from, &to);
+        prop_assert_eq!(patch.is_empty(), from == to);
+        let mut merged = from.clone();
+        merge(&mut merged, &patch);
+        prop_assert_eq!(merged, to);
     }
 
     #[test]
