@@ -103,18 +103,30 @@ fn operator(config: &iot_examples::config::BrokerConfig) -> Device {
 
 async fn command(mqtts: u16, operator: &Device, thing: &str, payload: &str) -> Value {
     let (client, mut events) = rumqttc(operator, &format!("operator-{thing}"), mqtts, true);
-    wait_for(&mut events, |e| matches!(e, Event::Incoming(Packet::ConnAck(_))).then_some(()))
-        .await
-        .unwrap();
+    wait_for(&mut events, |e| {
+        matches!(e, Event::Incoming(Packet::ConnAck(_))).then_some(())
+    })
+    .await
+    .unwrap();
     client
-        .subscribe(format!("cars/{thing}/commands/result"), rumqttc::QoS::AtLeastOnce)
+        .subscribe(
+            format!("cars/{thing}/commands/result"),
+            rumqttc::QoS::AtLeastOnce,
+        )
         .await
         .unwrap();
-    wait_for(&mut events, |e| matches!(e, Event::Incoming(Packet::SubAck(_))).then_some(()))
-        .await
-        .unwrap();
+    wait_for(&mut events, |e| {
+        matches!(e, Event::Incoming(Packet::SubAck(_))).then_some(())
+    })
+    .await
+    .unwrap();
     client
-        .publish(format!("cars/{thing}/commands"), rumqttc::QoS::AtLeastOnce, false, payload)
+        .publish(
+            format!("cars/{thing}/commands"),
+            rumqttc::QoS::AtLeastOnce,
+            false,
+            payload,
+        )
         .await
         .unwrap();
     let result = wait_for(&mut events, incoming_publish).await.unwrap();
@@ -137,9 +149,11 @@ async fn cars_obey_their_shadow_and_answer_commands() {
     assert_eq!(fleet::provision(&config, 3).unwrap(), manifest);
 
     let (watcher, mut watch_events) = rumqttc(&operator, "watcher", mqtts, true);
-    wait_for(&mut watch_events, |e| matches!(e, Event::Incoming(Packet::ConnAck(_))).then_some(()))
-        .await
-        .unwrap();
+    wait_for(&mut watch_events, |e| {
+        matches!(e, Event::Incoming(Packet::ConnAck(_))).then_some(())
+    })
+    .await
+    .unwrap();
     watcher
         .subscribe("cars/+/telemetry", rumqttc::QoS::AtMostOnce)
         .await
@@ -150,9 +164,15 @@ async fn cars_obey_their_shadow_and_answer_commands() {
     let fleet_task = tokio::spawn({
         let (config, manifest, counters) = (config.clone(), manifest.clone(), counters.clone());
         async move {
-            fleet::run(&config, &manifest, &options(3, mqtts, FleetTransport::Mtls), counters, shutdown)
-                .await
-                .unwrap()
+            fleet::run(
+                &config,
+                &manifest,
+                &options(3, mqtts, FleetTransport::Mtls),
+                counters,
+                shutdown,
+            )
+            .await
+            .unwrap()
         }
     });
 
@@ -175,17 +195,31 @@ async fn cars_obey_their_shadow_and_answer_commands() {
     .await;
 
     // A desired change through the REST API reaches the car and is reported back.
-    desire(https_port, &operator, "car-0001", json!({"lights": "on", "speedLimit": 50})).await;
+    desire(
+        https_port,
+        &operator,
+        "car-0001",
+        json!({"lights": "on", "speedLimit": 50}),
+    )
+    .await;
     eventually("the car to apply and report", async || {
         let (_, doc) = shadow(https_port, &operator, "car-0001").await;
         let reported = &doc["state"]["reported"];
-        (reported["lights"] != "on" || reported["speedLimit"] != 50 || doc["state"].get("delta").is_some())
-            .then(|| doc.to_string())
+        (reported["lights"] != "on"
+            || reported["speedLimit"] != 50
+            || doc["state"].get("delta").is_some())
+        .then(|| doc.to_string())
     })
     .await;
 
     // Out of the schema: not applied, reported as lastError, and no report loop.
-    desire(https_port, &operator, "car-0001", json!({"speedLimit": 500})).await;
+    desire(
+        https_port,
+        &operator,
+        "car-0001",
+        json!({"speedLimit": 500}),
+    )
+    .await;
     eventually("lastError", async || {
         let (_, doc) = shadow(https_port, &operator, "car-0001").await;
         (doc["state"]["reported"]["lastError"]["key"] != "speedLimit").then(|| doc.to_string())
@@ -193,35 +227,65 @@ async fn cars_obey_their_shadow_and_answer_commands() {
     .await;
     let (_, doc) = shadow(https_port, &operator, "car-0001").await;
     assert_eq!(doc["state"]["reported"]["speedLimit"], 50);
-    assert_eq!(doc["state"]["delta"]["speedLimit"], 500, "the refused value stays desired");
+    assert_eq!(
+        doc["state"]["delta"]["speedLimit"], 500,
+        "the refused value stays desired"
+    );
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let (_, later) = shadow(https_port, &operator, "car-0001").await;
-    assert_eq!(later["version"], doc["version"], "the car did not report the refusal again");
+    assert_eq!(
+        later["version"], doc["version"],
+        "the car did not report the refusal again"
+    );
     // A valid change clears lastError.
     desire(https_port, &operator, "car-0001", json!({"speedLimit": 80})).await;
     eventually("lastError cleared", async || {
         let (_, doc) = shadow(https_port, &operator, "car-0001").await;
         let reported = &doc["state"]["reported"];
-        (reported["speedLimit"] != 80 || reported.get("lastError").is_some()).then(|| doc.to_string())
+        (reported["speedLimit"] != 80 || reported.get("lastError").is_some())
+            .then(|| doc.to_string())
     })
     .await;
 
     // Commands.
-    let result = command(mqtts, &operator, "car-0002", r#"{"id":"c1","command":"unlock"}"#).await;
-    assert_eq!((result["id"].as_str(), result["status"].as_str()), (Some("c1"), Some("done")));
+    let result = command(
+        mqtts,
+        &operator,
+        "car-0002",
+        r#"{"id":"c1","command":"unlock"}"#,
+    )
+    .await;
+    assert_eq!(
+        (result["id"].as_str(), result["status"].as_str()),
+        (Some("c1"), Some("done"))
+    );
     eventually("unlock reported", async || {
         let (_, doc) = shadow(https_port, &operator, "car-0002").await;
         (doc["state"]["reported"]["doorsLocked"] != false).then(|| doc.to_string())
     })
     .await;
-    let result = command(mqtts, &operator, "car-0003", r#"{"id":"c2","command":"fly"}"#).await;
+    let result = command(
+        mqtts,
+        &operator,
+        "car-0003",
+        r#"{"id":"c2","command":"fly"}"#,
+    )
+    .await;
     assert_eq!(result["status"], "rejected");
     let result = command(mqtts, &operator, "car-0003", "not json").await;
-    assert_eq!((result["id"].clone(), result["status"].as_str()), (Value::Null, Some("rejected")));
+    assert_eq!(
+        (result["id"].clone(), result["status"].as_str()),
+        (Value::Null, Some("rejected"))
+    );
 
     stop.send(true).unwrap();
     fleet_task.await.unwrap();
-    assert!(counters.delivered.load(std::sync::atomic::Ordering::Relaxed) > 0);
+    assert!(
+        counters
+            .delivered
+            .load(std::sync::atomic::Ordering::Relaxed)
+            > 0
+    );
     running.shutdown().await;
 }
 
@@ -241,13 +305,21 @@ async fn cars_over_websocket_and_across_a_broker_crash() {
     let fleet_task = tokio::spawn({
         let (config, manifest, counters) = (config.clone(), manifest.clone(), counters.clone());
         async move {
-            fleet::run(&config, &manifest, &options(2, alpn, FleetTransport::Wss), counters, shutdown)
-                .await
-                .unwrap()
+            fleet::run(
+                &config,
+                &manifest,
+                &options(2, alpn, FleetTransport::Wss),
+                counters,
+                shutdown,
+            )
+            .await
+            .unwrap()
         }
     });
     eventually("both cars connected over WebSocket", async || {
-        let n = counters.connected.load(std::sync::atomic::Ordering::Relaxed);
+        let n = counters
+            .connected
+            .load(std::sync::atomic::Ordering::Relaxed);
         (n != 2).then(|| n.to_string())
     })
     .await;
@@ -261,25 +333,41 @@ async fn cars_over_websocket_and_across_a_broker_crash() {
     // Kill the broker; while it is down, the operator's next change cannot reach anyone.
     broker.kill_9();
     eventually("the cars noticed", async || {
-        let n = counters.connected.load(std::sync::atomic::Ordering::Relaxed);
+        let n = counters
+            .connected
+            .load(std::sync::atomic::Ordering::Relaxed);
         (n != 0).then(|| n.to_string())
     })
     .await;
     let broker = BrokerProcess::start(&config_path);
     eventually("both cars back", async || {
-        let n = counters.connected.load(std::sync::atomic::Ordering::Relaxed);
+        let n = counters
+            .connected
+            .load(std::sync::atomic::Ordering::Relaxed);
         (n != 2).then(|| n.to_string())
     })
     .await;
     // Subscriptions and shadow sync work again: a new desired value is applied and reported.
-    desire(alpn, &operator, "car-0001", json!({"speedLimit": 30, "lights": "on"})).await;
+    desire(
+        alpn,
+        &operator,
+        "car-0001",
+        json!({"speedLimit": 30, "lights": "on"}),
+    )
+    .await;
     eventually("the change applied after the restart", async || {
         let (_, doc) = shadow(alpn, &operator, "car-0001").await;
         let reported = &doc["state"]["reported"];
         (reported["speedLimit"] != 30 || reported["lights"] != "on").then(|| doc.to_string())
     })
     .await;
-    let result = command(mqtts, &operator, "car-0002", r#"{"id":"after","command":"honk"}"#).await;
+    let result = command(
+        mqtts,
+        &operator,
+        "car-0002",
+        r#"{"id":"after","command":"honk"}"#,
+    )
+    .await;
     assert_eq!(result["status"], "done");
 
     stop.send(true).unwrap();

@@ -416,7 +416,9 @@ pub fn run(config: &BrokerConfig, command: AdminCommand) -> Result<Value, AdminE
 /// admin socket.
 pub fn run_each<T>(
     config: &BrokerConfig,
-    script: impl FnOnce(&mut dyn FnMut(AdminCommand) -> Result<Value, AdminError>) -> Result<T, AdminError>,
+    script: impl FnOnce(
+        &mut dyn FnMut(AdminCommand) -> Result<Value, AdminError>,
+    ) -> Result<T, AdminError>,
 ) -> Result<T, AdminError> {
     let dir = DataDir::new(&config.data_dir);
     match dir.open(config, (now_ms() / 1000) as i64) {
@@ -444,9 +446,9 @@ pub fn run_each<T>(
             Ok(output)
         }
         #[cfg(unix)]
-        Err(SetupError::Locked(_)) => script(&mut |command| {
-            socket::request(&config.data_dir, &resolve_local_paths(command)?)
-        }),
+        Err(SetupError::Locked(_)) => {
+            script(&mut |command| socket::request(&config.data_dir, &resolve_local_paths(command)?))
+        }
         Err(error) => Err(error.into()),
     }
 }

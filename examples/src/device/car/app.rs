@@ -120,17 +120,35 @@ impl Car {
         &self.shadow
     }
 
-    fn publish(&self, session: &mut ClientSession, topic: &str, payload: String, qos: QoS, now: u64) {
+    fn publish(
+        &self,
+        session: &mut ClientSession,
+        topic: &str,
+        payload: String,
+        qos: QoS,
+        now: u64,
+    ) {
         if session.publish(topic, payload, qos, false, now).is_err() {
             self.counters.refused.fetch_add(1, Ordering::Relaxed);
         }
     }
 
     fn send(&self, session: &mut ClientSession, request: ShadowRequest, now: u64) {
-        self.publish(session, &request.topic, request.payload, QoS::AtLeastOnce, now);
+        self.publish(
+            session,
+            &request.topic,
+            request.payload,
+            QoS::AtLeastOnce,
+            now,
+        );
     }
 
-    fn on_shadow_events(&mut self, session: &mut ClientSession, events: Vec<ShadowEvent>, now: u64) {
+    fn on_shadow_events(
+        &mut self,
+        session: &mut ClientSession,
+        events: Vec<ShadowEvent>,
+        now: u64,
+    ) {
         for event in events {
             match event {
                 ShadowEvent::Delta { changes, .. } => {
@@ -139,9 +157,7 @@ impl Car {
                     self.report(session, applied, now);
                 }
                 ShadowEvent::Publish(request) => self.send(session, request, now),
-                ShadowEvent::Rejected {
-                    code, message, ..
-                } => {
+                ShadowEvent::Rejected { code, message, .. } => {
                     tracing::warn!(thing = self.thing, code, message, "shadow request rejected");
                 }
                 _ => {}
@@ -170,7 +186,12 @@ impl Car {
                 self.last_refusal = Some(this);
             }
             None => {
-                if self.shadow.reported().get("lastError").is_some_and(|e| !e.is_null()) {
+                if self
+                    .shadow
+                    .reported()
+                    .get("lastError")
+                    .is_some_and(|e| !e.is_null())
+                {
                     changes.insert("lastError".into(), Value::Null);
                 }
                 self.last_refusal = None;
@@ -185,7 +206,11 @@ impl Car {
     fn on_command(&mut self, session: &mut ClientSession, message: &InboundMessage, now: u64) {
         self.counters.commands.fetch_add(1, Ordering::Relaxed);
         let parsed: Option<Map<String, Value>> = serde_json::from_slice(&message.payload).ok();
-        let id = parsed.as_ref().and_then(|m| m.get("id")).cloned().unwrap_or(Value::Null);
+        let id = parsed
+            .as_ref()
+            .and_then(|m| m.get("id"))
+            .cloned()
+            .unwrap_or(Value::Null);
         let command = parsed
             .as_ref()
             .and_then(|m| m.get("command"))
@@ -241,7 +266,10 @@ impl DeviceApp for Car {
                 if message.topic == self.commands_topic {
                     self.on_command(session, &message, now);
                 } else {
-                    match self.shadow.handle_message(&message.topic, &message.payload, now) {
+                    match self
+                        .shadow
+                        .handle_message(&message.topic, &message.payload, now)
+                    {
                         Ok(events) => self.on_shadow_events(session, events, now),
                         Err(error) => {
                             tracing::debug!(thing = self.thing, %error, "shadow message ignored")

@@ -103,7 +103,10 @@ pub fn main() -> ExitCode {
         persistent: cli.persistent,
         ramp_up: Duration::from_millis(cli.ramp_up_ms),
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: {error}");

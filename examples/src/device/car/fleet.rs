@@ -200,8 +200,12 @@ pub fn provision(config: &BrokerConfig, count: usize) -> Result<FleetManifest, F
             let key = exec(AdminCommand::CreateAccessKey {
                 user_name: "cars-fleet".into(),
             })?;
-            let id = key.pointer("/AccessKey/AccessKeyId").and_then(Value::as_str);
-            let secret = key.pointer("/AccessKey/SecretAccessKey").and_then(Value::as_str);
+            let id = key
+                .pointer("/AccessKey/AccessKeyId")
+                .and_then(Value::as_str);
+            let secret = key
+                .pointer("/AccessKey/SecretAccessKey")
+                .and_then(Value::as_str);
             let principal = key.pointer("/principal").and_then(Value::as_str);
             if let (Some(id), Some(secret), Some(principal)) = (id, secret, principal) {
                 let _ = exec(AdminCommand::CreatePolicy {
@@ -313,12 +317,14 @@ pub async fn run(
     for (index, credentials) in cars.enumerate() {
         let transport = match options.transport {
             FleetTransport::Tcp => Transport::Tcp,
-            FleetTransport::Mtls => Transport::Tls(tls_config(&ca, Some(credentials)).map_err(
-                |reason| FleetError::Tls {
-                    thing: credentials.thing.clone(),
-                    reason,
-                },
-            )?),
+            FleetTransport::Mtls => {
+                Transport::Tls(tls_config(&ca, Some(credentials)).map_err(|reason| {
+                    FleetError::Tls {
+                        thing: credentials.thing.clone(),
+                        reason,
+                    }
+                })?)
+            }
             FleetTransport::Wss => {
                 let (id, secret) = manifest.access_key.clone().unwrap_or_default();
                 Transport::WebSocket {
@@ -340,8 +346,9 @@ pub async fn run(
             port: options.port,
             transport,
         };
-        let mut session_options = SessionOptions::new(credentials.thing.as_str())
-            .username(format!("?SDK=aws-iot-rs&Version={}", env!("CARGO_PKG_VERSION")));
+        let mut session_options = SessionOptions::new(credentials.thing.as_str()).username(
+            format!("?SDK=aws-iot-rs&Version={}", env!("CARGO_PKG_VERSION")),
+        );
         session_options.clean_session = !options.persistent;
         let mut session = ClientSession::new(session_options);
         let mut car = Car::new(

@@ -47,7 +47,10 @@ fn route_length() -> f64 {
     (0..ROUTE.len())
         .map(|i| {
             let a = ROUTE.get(i).copied().unwrap_or_default();
-            let b = ROUTE.get((i + 1) % ROUTE.len()).copied().unwrap_or_default();
+            let b = ROUTE
+                .get((i + 1) % ROUTE.len())
+                .copied()
+                .unwrap_or_default();
             segment_length(a, b)
         })
         .sum()
@@ -163,7 +166,10 @@ impl CarModel {
         let mut left = self.distance_m;
         for i in 0..ROUTE.len() {
             let a = ROUTE.get(i).copied().unwrap_or_default();
-            let b = ROUTE.get((i + 1) % ROUTE.len()).copied().unwrap_or_default();
+            let b = ROUTE
+                .get((i + 1) % ROUTE.len())
+                .copied()
+                .unwrap_or_default();
             let length = segment_length(a, b);
             if left <= length && length > 0.0 {
                 let t = left / length;
@@ -211,7 +217,10 @@ impl CarModel {
                 reason,
             };
             match key.as_str() {
-                "lights" => match value.as_str().and_then(|v| LIGHTS.iter().find(|l| **l == v)) {
+                "lights" => match value
+                    .as_str()
+                    .and_then(|v| LIGHTS.iter().find(|l| **l == v))
+                {
                     Some(lights) => {
                         self.lights = lights;
                         result.applied.insert(key.clone(), json!(lights));
