@@ -13,122 +13,14 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
 use iot_examples::device::{
-    ClientSession, DeviceApp, Endpoint, PublishId, PublishOutcome, ReconnectPolicy, SessionEvent,
-    SessionOptions, SigV4Credentials, Transport,
+    Endpoint, ReconnectPolicy, SessionOptions, SigV4Credentials, Transport,
 };
-use mqtt_codec::QoS;
 use tokio::sync::watch;
-
-/// What the probe saw, shared with the test.
-#[derive(Debug, Default)]
-struct Seen {
-    connects: u32,
-    subacks: u32,
-    received: Vec<String>,
-    /// Payloads whose PUBACK came.
-    delivered: BTreeSet<u32>,
-}
-
-/// Publishes `0..count` at QoS 1 on `topic` every `every_ms`, records what it sees.
-struct Probe {
-    topic: String,
-    count: u32,
-    next: u32,
-    every_ms: u64,
-    next_at: u64,
-    ids: Vec<(PublishId, u32)>,
-    seen: Arc<Mutex<Seen>>,
-}
-
-impl Probe {
-    fn new(topic: &str, count: u32, every_ms: u64) -> (Probe, Arc<Mutex<Seen>>) {
-        let seen = Arc::new(Mutex::new(Seen::default()));
-        let probe = Probe {
-            topic: topic.into(),
-            count,
-            next: 0,
-            every_ms,
-            next_at: 0,
-            ids: Vec::new(),
-            seen: seen.clone(),
-        };
-        (probe, seen)
-    }
-}
-
-impl DeviceApp for Probe {
-    fn on_event(&mut self, session: &mut ClientSession, event: SessionEvent, now_ms: u64) {
-        let mut seen = self.seen.lock().unwrap();
-        match event {
-            SessionEvent::Connected { .. } => seen.connects += 1,
-            SessionEvent::Subscribed(_) => seen.subacks += 1,
-            SessionEvent::Message(message) => {
-                seen.received
-                    .push(String::from_utf8(message.payload.to_vec()).unwrap());
-                if let Some(token) = message.ack {
-                    session.ack(token, now_ms);
-                }
-            }
-            SessionEvent::Delivered(id) => {
-                if let Some((_, n)) = self.ids.iter().find(|(i, _)| *i == id) {
-                    seen.delivered.insert(*n);
-                }
-            }
-            _ => {}
-        }
-    }
-
-    fn poll_timeout(&self) -> Option<u64> {
-        (self.next < self.count).then_some(self.next_at)
-    }
-
-    fn on_timeout(&mut self, session: &mut ClientSession, now_ms: u64) {
-        if self.next < self.count {
-            match session.publish(
-                &self.topic,
-                self.next.to_string(),
-                QoS::AtLeastOnce,
-                false,
-                now_ms,
-            ) {
-                Ok(PublishOutcome::Accepted(id)) => {
-                    self.ids.push((id, self.next));
-                    self.next += 1;
-                }
-                other => panic!("{other:?}"),
-            }
-        }
-        self.next_at = now_ms + self.every_ms;
-    }
-}
-
-/// A session that subscribes to `filter` once connected (and keeps it across reconnects).
-fn subscribed(options: SessionOptions, filter: &str) -> ClientSession {
-    let mut session = ClientSession::new(options);
-    session.subscribe(&[(filter, QoS::AtLeastOnce)], 0).unwrap();
-    session
-}
-
-async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    wait_until_or(what, &mut done, String::new).await;
-}
-
-async fn wait_until_or(what: &str, mut done: impl FnMut() -> bool, why: impl Fn() -> String) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while !done() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what} {}",
-            why()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 fn fast_reconnect() -> ReconnectPolicy {
     ReconnectPolicy {
@@ -139,32 +31,7 @@ fn fast_reconnect() -> ReconnectPolicy {
 
 /// Runs a probe publishing 20 messages to its own topic and subscribed to it over `endpoint`.
 async fn round_trip(endpoint: Endpoint, client_id: &str) {
-    let topic = format!("cars/{client_id}/echo");
-    let (mut probe, seen) = Probe::new(&topic, 20, 20);
-    let (stop, shutdown) = watch::channel(false);
-    let session = subscribed(SessionOptions::new(client_id), &topic);
-    let task = tokio::spawn(async move {
-        iot_examples::device::run(
-            session,
-            vec![endpoint],
-            &mut probe,
-            fast_reconnect(),
-            shutdown,
-        )
-        .await
-    });
-    wait_until("20 deliveries and 20 messages", || {
-        let seen = seen.lock().unwrap();
-        seen.delivered.len() == 20 && seen.received.len() == 20
-    })
-    .await;
-    stop.send(true).unwrap();
-    let session = task.await.unwrap();
-    assert_eq!(session.unacknowledged(), 0);
-    let seen = seen.lock().unwrap();
-    assert_eq!(seen.connects, 1);
-    let expected: Vec<String> = (0..20).map(|n| n.to_string()).collect();
-    assert_eq!(seen.received, expected, "in order, each once");
+    probe_round_trip(endpoint, client_id, fast_reconnect()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

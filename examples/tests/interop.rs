@@ -656,3 +656,89 @@ async fn boto3_typed_errors_and_retained_messages() {
     assert_eq!(seen["retained_forbidden"]["status"], 403);
     s.running.shutdown().await;
 }
+
+/// A running Mosquitto (Debian's package) on loopback ports chosen now, killed on drop.
+struct Mosquitto(std::process::Child);
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The device client is an ordinary MQTT 3.1.1 client: against Mosquitto over plain TCP and over
+/// TLS with a client certificate, it connects, subscribes, publishes QoS 1 and receives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs mosquitto-clients, curl, paho-mqtt, boto3 and mqtt.js: run .ci/interop"]
+async fn device_client_against_mosquitto() {
+    let dir = Scratch::new("mosquitto");
+    let ca = CertificateAuthority::generate("Mosquitto test CA", now()).unwrap();
+    let server = ca
+        .issue_server(&["localhost".to_owned(), "127.0.0.1".to_owned()], now())
+        .unwrap();
+    let device = ca
+        .issue_device(&DeviceCertificateRequest::new("car-mosquitto", now()))
+        .unwrap();
+    let file = |name: &str, text: &str| {
+        let path = dir.0.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let ca_path = file("ca.pem", &ca.certificate_pem());
+    let cert = file("server.pem", &server.certificate_pem);
+    let key = file("server.key", &server.private_key_pem);
+    let (tcp, tls) = (free_port(), free_port());
+    let conf = file(
+        "mosquitto.conf",
+        &format!(
+            "persistence false\nallow_anonymous true\nlog_dest stderr\n\
+             listener {tcp} 127.0.0.1\n\
+             listener {tls} 127.0.0.1\ncafile {}\ncertfile {}\nkeyfile {}\nrequire_certificate true\n",
+            ca_path.display(),
+            cert.display(),
+            key.display()
+        ),
+    );
+    let binary = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .unwrap_or_else(|| panic!("no mosquitto broker; {IGNORED}"));
+    let _mosquitto = Mosquitto(
+        Command::new(binary)
+            .arg("-c")
+            .arg(&conf)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    for port in [tcp, tls] {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+            assert!(std::time::Instant::now() < deadline, "mosquitto did not listen on {port}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let policy = iot_examples::device::ReconnectPolicy {
+        base: Duration::from_millis(50),
+        cap: Duration::from_millis(500),
+    };
+    let endpoint = iot_examples::device::Endpoint {
+        host: "127.0.0.1".into(),
+        port: tcp,
+        transport: iot_examples::device::Transport::Tcp,
+    };
+    probe_round_trip(endpoint, "car-mosquitto-tcp", policy).await;
+    let device = Device {
+        id: "car-mosquitto".into(),
+        cert_pem: device.certificate_pem.clone(),
+        key_pem: device.private_key_pem.clone(),
+        ca_pem: ca.certificate_pem(),
+        cert_path: dir.0.join("unused.cert"),
+        key_path: dir.0.join("unused.key"),
+        ca_path: ca_path.clone(),
+    };
+    probe_round_trip(tls_endpoint(&device, tls), "car-mosquitto-tls", policy).await;
+}

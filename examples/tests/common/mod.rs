@@ -487,3 +487,151 @@ pub fn tls_endpoint(device: &Device, port: u16) -> iot_examples::device::Endpoin
         ))),
     }
 }
+
+// The device client's probe, shared by the device-client and interop tests.
+
+/// What the probe saw, shared with the test.
+#[derive(Debug, Default)]
+pub struct Seen {
+    pub connects: u32,
+    pub subacks: u32,
+    pub received: Vec<String>,
+    /// Payloads whose PUBACK came.
+    pub delivered: std::collections::BTreeSet<u32>,
+}
+
+/// Publishes `0..count` at QoS 1 on `topic` every `every_ms`, records what it sees.
+pub struct Probe {
+    topic: String,
+    count: u32,
+    next: u32,
+    every_ms: u64,
+    next_at: u64,
+    ids: Vec<(iot_examples::device::PublishId, u32)>,
+    seen: Arc<std::sync::Mutex<Seen>>,
+}
+
+impl Probe {
+    pub fn new(topic: &str, count: u32, every_ms: u64) -> (Probe, Arc<std::sync::Mutex<Seen>>) {
+        let seen = Arc::new(std::sync::Mutex::new(Seen::default()));
+        let probe = Probe {
+            topic: topic.into(),
+            count,
+            next: 0,
+            every_ms,
+            next_at: 0,
+            ids: Vec::new(),
+            seen: seen.clone(),
+        };
+        (probe, seen)
+    }
+}
+
+impl iot_examples::device::DeviceApp for Probe {
+    fn on_event(
+        &mut self,
+        session: &mut iot_examples::device::ClientSession,
+        event: iot_examples::device::SessionEvent,
+        now_ms: u64,
+    ) {
+        use iot_examples::device::SessionEvent;
+        let mut seen = self.seen.lock().unwrap();
+        match event {
+            SessionEvent::Connected { .. } => seen.connects += 1,
+            SessionEvent::Subscribed(_) => seen.subacks += 1,
+            SessionEvent::Message(message) => {
+                seen.received
+                    .push(String::from_utf8(message.payload.to_vec()).unwrap());
+                if let Some(token) = message.ack {
+                    session.ack(token, now_ms);
+                }
+            }
+            SessionEvent::Delivered(id) => {
+                if let Some((_, n)) = self.ids.iter().find(|(i, _)| *i == id) {
+                    seen.delivered.insert(*n);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn poll_timeout(&self) -> Option<u64> {
+        (self.next < self.count).then_some(self.next_at)
+    }
+
+    fn on_timeout(&mut self, session: &mut iot_examples::device::ClientSession, now_ms: u64) {
+        use iot_examples::device::PublishOutcome;
+        if self.next < self.count {
+            match session.publish(
+                &self.topic,
+                self.next.to_string(),
+                mqtt_codec::QoS::AtLeastOnce,
+                false,
+                now_ms,
+            ) {
+                Ok(PublishOutcome::Accepted(id)) => {
+                    self.ids.push((id, self.next));
+                    self.next += 1;
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        self.next_at = now_ms + self.every_ms;
+    }
+}
+
+/// A session that subscribes to `filter` once connected (and keeps it across reconnects).
+pub fn subscribed(
+    options: iot_examples::device::SessionOptions,
+    filter: &str,
+) -> iot_examples::device::ClientSession {
+    let mut session = iot_examples::device::ClientSession::new(options);
+    session
+        .subscribe(&[(filter, mqtt_codec::QoS::AtLeastOnce)], 0)
+        .unwrap();
+    session
+}
+
+pub async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    wait_until_or(what, &mut done, String::new).await;
+}
+
+pub async fn wait_until_or(what: &str, mut done: impl FnMut() -> bool, why: impl Fn() -> String) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !done() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what} {}",
+            why()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Runs a [`Probe`] publishing 20 QoS 1 messages to its own topic, subscribed to it, over
+/// `endpoint`: all are acknowledged and come back in order, on one connection.
+pub async fn probe_round_trip(
+    endpoint: iot_examples::device::Endpoint,
+    client_id: &str,
+    policy: iot_examples::device::ReconnectPolicy,
+) {
+    let topic = format!("cars/{client_id}/echo");
+    let (mut probe, seen) = Probe::new(&topic, 20, 20);
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let session = subscribed(iot_examples::device::SessionOptions::new(client_id), &topic);
+    let task = tokio::spawn(async move {
+        iot_examples::device::run(session, vec![endpoint], &mut probe, policy, shutdown).await
+    });
+    wait_until("20 deliveries and 20 messages", || {
+        let seen = seen.lock().unwrap();
+        seen.delivered.len() == 20 && seen.received.len() == 20
+    })
+    .await;
+    stop.send(true).unwrap();
+    let session = task.await.unwrap();
+    assert_eq!(session.unacknowledged(), 0);
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.connects, 1);
+    let expected: Vec<String> = (0..20).map(|n| n.to_string()).collect();
+    assert_eq!(seen.received, expected, "in order, each once");
+}
