@@ -86,18 +86,7 @@ const OPERATOR_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[
 
 fn operator(config: &iot_examples::config::BrokerConfig) -> Device {
     let device = provision(config, 1).remove(0);
-    let dir = iot_examples::store::data_dir::DataDir::new(&config.data_dir);
-    let mut opened = dir.open(config, now()).unwrap();
-    opened
-        .registry
-        .create_policy("operator", OPERATOR_POLICY)
-        .unwrap();
-    opened
-        .registry
-        .attach_policy("operator", &device.id)
-        .unwrap();
-    opened.store.put_registry_json(&opened.registry.to_json());
-    opened.store.commit().unwrap();
+    attach_new_policy(config, "operator", OPERATOR_POLICY, &device.id);
     device
 }
 

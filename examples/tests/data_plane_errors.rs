@@ -23,17 +23,7 @@ async fn every_error_names_its_aws_exception() {
     let scratch = Scratch::new("data-plane-errors");
     let config = config(&scratch.0);
     let devices = provision(&config, 1);
-    {
-        let dir = iot_examples::store::data_dir::DataDir::new(&config.data_dir);
-        let mut opened = dir.open(&config, now()).unwrap();
-        opened.registry.create_policy("rest", POLICY).unwrap();
-        opened
-            .registry
-            .attach_policy("rest", &devices[0].id)
-            .unwrap();
-        opened.store.put_registry_json(&opened.registry.to_json());
-        opened.store.commit().unwrap();
-    }
+    attach_new_policy(&config, "rest", POLICY, &devices[0].id);
     let running = iot_examples::broker::server::start(&config).await.unwrap();
     let port = running.alpn.unwrap().port();
     let ca = devices[0].ca_pem.clone();

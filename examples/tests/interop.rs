@@ -716,8 +716,14 @@ async fn device_client_against_mosquitto() {
     );
     for port in [tcp, tls] {
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-            assert!(std::time::Instant::now() < deadline, "mosquitto did not listen on {port}");
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "mosquitto did not listen on {port}"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }

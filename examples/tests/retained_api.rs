@@ -23,17 +23,7 @@ async fn retained_messages_read_back_over_https() {
     let scratch = Scratch::new("retained-api");
     let config = config(&scratch.0);
     let devices = provision(&config, 2);
-    {
-        let dir = iot_examples::store::data_dir::DataDir::new(&config.data_dir);
-        let mut opened = dir.open(&config, now()).unwrap();
-        opened.registry.create_policy("reader", READER).unwrap();
-        opened
-            .registry
-            .attach_policy("reader", &devices[0].id)
-            .unwrap();
-        opened.store.put_registry_json(&opened.registry.to_json());
-        opened.store.commit().unwrap();
-    }
+    attach_new_policy(&config, "reader", READER, &devices[0].id);
     let running = iot_examples::broker::server::start(&config).await.unwrap();
     let port = running.alpn.unwrap().port();
     let ca = devices[0].ca_pem.clone();

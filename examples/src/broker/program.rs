@@ -15,7 +15,7 @@ use iot_shadow::{Operation, ShadowError, ShadowKey, TopicKind};
 use serde_json::Value;
 
 use super::authorizer::PolicyAuthorizer;
-use super::services::CloudServices;
+use super::services::{CloudServices, shadow_message};
 use crate::admin::{Account, AdminCommand, AdminError, execute};
 use crate::config::BrokerConfig;
 use crate::engine::{Program, Reply, Turn};
@@ -158,18 +158,7 @@ impl CloudBroker {
             },
             Operation::Update => match shadows.update(key, body, now) {
                 Ok(outcome) => {
-                    let notices = outcome
-                        .messages
-                        .into_iter()
-                        .map(|m| {
-                            Message::new(
-                                m.topic.as_str(),
-                                m.payload.into_bytes(),
-                                QoS::AtLeastOnce,
-                                false,
-                            )
-                        })
-                        .collect();
+                    let notices = outcome.messages.into_iter().map(shadow_message).collect();
                     (Ok(outcome.accepted), notices)
                 }
                 Err(error) => (Err(error), Vec::new()),

@@ -5,9 +5,19 @@
 use iot_broker_core::codec::QoS;
 use iot_broker_core::message::Message;
 use iot_broker_core::service::{ReservedKind, ReservedRequest, ReservedTopicService};
-use iot_shadow::ShadowService;
+use iot_shadow::{ShadowMessage, ShadowService};
 
 use crate::store::DurableShadows;
+
+/// A message of the shadow service as the broker routes it: QoS 1, not retained.
+pub fn shadow_message(message: ShadowMessage) -> Message {
+    Message::new(
+        message.topic.as_str(),
+        message.payload.into_bytes(),
+        QoS::AtLeastOnce,
+        false,
+    )
+}
 
 /// Shadow requests answered by `iot-shadow`, stored in the broker's store.
 #[derive(Debug)]
@@ -45,14 +55,7 @@ impl ReservedTopicService for CloudServices {
                     .handle_publish(request.topic, request.payload, now_ms)
                     .unwrap_or_default()
                     .into_iter()
-                    .map(|m| {
-                        Message::new(
-                            m.topic.as_str(),
-                            m.payload.into_bytes(),
-                            QoS::AtLeastOnce,
-                            false,
-                        )
-                    })
+                    .map(shadow_message)
                     .collect()
             }
             ReservedKind::BasicIngest => Vec::new(),

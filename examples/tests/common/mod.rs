@@ -635,3 +635,14 @@ pub async fn probe_round_trip(
     let expected: Vec<String> = (0..20).map(|n| n.to_string()).collect();
     assert_eq!(seen.received, expected, "in order, each once");
 }
+
+/// Creates policy `name` from `document` and attaches it to `principal` (a certificate id or a
+/// user ARN), with the broker stopped.
+pub fn attach_new_policy(config: &BrokerConfig, name: &str, document: &str, principal: &str) {
+    let dir = DataDir::new(&config.data_dir);
+    let mut opened = dir.open(config, now()).unwrap();
+    opened.registry.create_policy(name, document).unwrap();
+    opened.registry.attach_policy(name, principal).unwrap();
+    opened.store.put_registry_json(&opened.registry.to_json());
+    opened.store.commit().unwrap();
+}
