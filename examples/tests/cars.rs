@@ -34,6 +34,10 @@ fn options(count: usize, port: u16, transport: FleetTransport) -> FleetOptions {
         telemetry_qos: QoS::AtLeastOnce,
         persistent: true,
         ramp_up: Duration::from_millis(100),
+        reconnect: iot_examples::device::ReconnectPolicy {
+            base: Duration::from_millis(50),
+            cap: Duration::from_millis(1000),
+        },
     }
 }
 

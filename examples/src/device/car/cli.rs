@@ -12,6 +12,7 @@ use tokio::sync::watch;
 use super::FleetCounters;
 use super::fleet::{self, FleetOptions, FleetTransport};
 use crate::config::BrokerConfig;
+use crate::device::ReconnectPolicy;
 
 /// A fleet of simulated cars for the broker: each car a thing with its own certificate and
 /// policy (provisioned through the broker's admin interface on first run, kept in
@@ -47,6 +48,13 @@ struct Cli {
     /// Use persistent sessions (clean session 0).
     #[arg(long)]
     persistent: bool,
+    /// Reconnect delay ceiling of the first attempt, in milliseconds (doubling per attempt,
+    /// full jitter).
+    #[arg(long, default_value_t = 250)]
+    reconnect_base_ms: u64,
+    /// The largest reconnect delay, in milliseconds.
+    #[arg(long, default_value_t = 30_000)]
+    reconnect_cap_ms: u64,
     /// Open the connections over this many milliseconds.
     #[arg(long, default_value_t = 2000)]
     ramp_up_ms: u64,
@@ -102,6 +110,10 @@ pub fn main() -> ExitCode {
         },
         persistent: cli.persistent,
         ramp_up: Duration::from_millis(cli.ramp_up_ms),
+        reconnect: ReconnectPolicy {
+            base: Duration::from_millis(cli.reconnect_base_ms.max(1)),
+            cap: Duration::from_millis(cli.reconnect_cap_ms.max(1)),
+        },
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

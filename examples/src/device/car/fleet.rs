@@ -259,6 +259,8 @@ pub struct FleetOptions {
     pub persistent: bool,
     /// Connections are opened over this long, not all at once.
     pub ramp_up: Duration,
+    /// Reconnect delays.
+    pub reconnect: ReconnectPolicy,
 }
 
 fn tls_config(
@@ -360,17 +362,11 @@ pub async fn run(
             counters.clone(),
         )?;
         let shutdown = shutdown.clone();
+        let reconnect = options.reconnect;
         let delay = step * u32::try_from(index).unwrap_or(u32::MAX);
         tasks.push(tokio::spawn(async move {
             tokio::time::sleep(delay).await;
-            crate::device::run(
-                session,
-                vec![endpoint],
-                &mut car,
-                ReconnectPolicy::default(),
-                shutdown,
-            )
-            .await;
+            crate::device::run(session, vec![endpoint], &mut car, reconnect, shutdown).await;
         }));
     }
     for task in tasks {
