@@ -95,6 +95,7 @@ fn verifier(cache: bool) -> Verifier<MemoryCredentials> {
             secret_access_key: SECRET.into(),
             session_token: None,
             principal: "bench".into(),
+            expires_at: None,
         },
     );
     let mut v = Verifier::new(store, "eu-west-1", &["iotdevicegateway", "iotdata"]);

@@ -132,6 +132,7 @@ fn verifier(token: Option<&str>) -> Verifier<MemoryCredentials> {
             secret_access_key: SECRET.into(),
             session_token: token.map(str::to_owned),
             principal: format!("123456789012/{KEY}"),
+            expires_at: None,
         },
     );
     Verifier::new(store, "eu-west-1", &["iotdevicegateway", "iotdata"])
@@ -240,6 +241,7 @@ fn scope_checks() {
             secret_access_key: "x".into(),
             session_token: None,
             principal: "p".into(),
+            expires_at: None,
         },
     );
     let unknown = Verifier::new(store, "eu-west-1", &["iotdevicegateway"]);
@@ -356,4 +358,34 @@ fn our_presigned_urls_match_aws_and_verify() {
         };
         signed.verify(&verifier(token), true, NOW + 299).unwrap();
     }
+}
+
+/// Temporary credentials stop at their expiry, whatever the signature's own window says.
+#[test]
+fn expired_temporary_credentials_are_refused() {
+    let mut store = MemoryCredentials::default();
+    store.insert(
+        KEY,
+        Credential {
+            secret_access_key: SECRET.into(),
+            session_token: Some(TOKEN.into()),
+            principal: "arn:aws:iam::123456789012:user/dashboard".into(),
+            expires_at: Some(NOW + 60),
+        },
+    );
+    let v = Verifier::new(store, "eu-west-1", &["iotdevicegateway"]);
+    let url = aws_sign(
+        "GET",
+        "/mqtt",
+        b"",
+        "iotdevicegateway",
+        true,
+        Some(TOKEN),
+        SessionTokenMode::Exclude,
+    );
+    url.verify(&v, true, NOW + 59).unwrap();
+    assert_eq!(
+        url.verify(&v, true, NOW + 60),
+        Err(SigV4Error::ExpiredToken)
+    );
 }

@@ -139,6 +139,7 @@ fn every_case_of_the_official_suite() {
                 secret_access_key: creds["secret_access_key"].as_str().unwrap().to_owned(),
                 session_token: creds["token"].as_str().map(str::to_owned),
                 principal: "suite".into(),
+                expires_at: None,
             },
         );
         let region = context["region"].as_str().unwrap();

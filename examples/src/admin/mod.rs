@@ -158,6 +158,17 @@ pub enum AdminCommand {
         #[arg(long)]
         user_name: String,
     },
+    /// Give a user a password for the web dashboard (as `aws iam create-login-profile`); its
+    /// logins get temporary credentials signing as `arn:aws:iam::{account}:user/{name}`, limited
+    /// by the policies attached to that ARN.
+    CreateLoginProfile {
+        /// The user.
+        #[arg(long)]
+        user_name: String,
+        /// The password (at least 8 characters).
+        #[arg(long)]
+        password: String,
+    },
     /// List access keys (without their secrets).
     ListAccessKeys,
     /// Set an access key's status (Active or Inactive).
@@ -178,6 +189,18 @@ pub enum AdminCommand {
         #[arg(long)]
         shadow_name: Option<String>,
     },
+}
+
+impl AdminCommand {
+    /// The command as logs may show it: a password is never written out.
+    pub fn log_view(&self) -> String {
+        match self {
+            AdminCommand::CreateLoginProfile { user_name, .. } => {
+                format!("CreateLoginProfile {{ user_name: {user_name:?}, password: <redacted> }}")
+            }
+            other => format!("{other:?}"),
+        }
+    }
 }
 
 /// What a command acts on: the account's registry, access keys and store.
@@ -321,6 +344,17 @@ pub fn execute(account: Account<'_>, command: AdminCommand) -> Result<Value, Adm
                     "SecretAccessKey": key.secret_access_key,
                 },
                 "principal": keys.principal(&key),
+            })
+        }
+        AdminCommand::CreateLoginProfile {
+            user_name,
+            password,
+        } => {
+            keys.set_login_profile(&user_name, &password)?;
+            keys.save(&mut store.borrow_mut());
+            json!({
+                "LoginProfile": {"UserName": user_name, "CreateDate": now},
+                "principal": crate::store::access_keys::user_arn(&config.account, &user_name),
             })
         }
         AdminCommand::ListAccessKeys => {

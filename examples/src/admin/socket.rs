@@ -42,7 +42,7 @@ where
             }
             let answer = match serde_json::from_str::<AdminCommand>(&line) {
                 Ok(command) => {
-                    tracing::info!(?command, "admin command");
+                    tracing::info!(command = command.log_view(), "admin command");
                     match run(command).await {
                         Ok(value) => json!({ "ok": value }),
                         Err(error) => json!({ "error": error.to_string() }),

@@ -53,6 +53,9 @@ pub enum StartError {
         #[source]
         error: std::io::Error,
     },
+    /// The dashboard login could not be prepared (no randomness, no hashing).
+    #[error("dashboard login: {0}")]
+    Login(String),
     /// The engine thread could not start, or stopped at start.
     #[error("the engine thread stopped")]
     Engine,
@@ -199,6 +202,11 @@ pub async fn start(config: &BrokerConfig) -> Result<Running, StartError> {
         profile: config.profile(),
         max_payload: config.limits.max_payload_bytes,
         refusals: refusals.clone(),
+        region: config.region.clone(),
+        account: config.account.clone(),
+        credential_ttl_secs: config.dashboard.credential_ttl_secs,
+        login_permits: tokio::sync::Semaphore::new(2),
+        dummy_password_hash: dummy_password_hash()?,
     });
 
     let mut listeners = Vec::new();
@@ -273,6 +281,21 @@ pub async fn start(config: &BrokerConfig) -> Result<Running, StartError> {
         listeners,
         engine_thread: Some(engine_thread),
     })
+}
+
+/// A hash of a random password nobody knows.
+fn dummy_password_hash() -> Result<String, StartError> {
+    let mut keys = AccessKeys::default();
+    let mut password = [0u8; 24];
+    getrandom::fill(&mut password).map_err(|e| StartError::Login(e.to_string()))?;
+    keys.set_login_profile("nobody", &hex_text(&password))
+        .map_err(|e| StartError::Login(e.to_string()))?;
+    keys.login_profile("nobody")
+        .ok_or_else(|| StartError::Login("no hash".into()))
+}
+
+fn hex_text(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The plain loopback listener: MQTT without TLS, every client the local development principal

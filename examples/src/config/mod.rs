@@ -28,6 +28,25 @@ pub struct BrokerConfig {
     pub listeners: Listeners,
     /// Per-connection and per-session limits (AWS IoT's quotas by default).
     pub limits: BrokerLimits,
+    /// The web dashboard's login.
+    pub dashboard: DashboardConfig,
+}
+
+/// The web dashboard's login (users are made with `create-login-profile`).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct DashboardConfig {
+    /// How long the temporary credentials a login returns are valid, in seconds (AWS STS:
+    /// 900 to 43200; Cognito's default 3600).
+    pub credential_ttl_secs: u64,
+}
+
+impl Default for DashboardConfig {
+    fn default() -> Self {
+        DashboardConfig {
+            credential_ttl_secs: 3600,
+        }
+    }
 }
 
 /// Limits on clients, AWS IoT Core's default quotas unless changed.
@@ -103,6 +122,7 @@ impl Default for BrokerConfig {
             require_sni: true,
             listeners: Listeners::default(),
             limits: BrokerLimits::default(),
+            dashboard: DashboardConfig::default(),
         }
     }
 }
@@ -216,6 +236,11 @@ impl BrokerConfig {
                     "listeners.{name} must be a loopback address, got {addr}"
                 )));
             }
+        }
+        if !(900..=43_200).contains(&self.dashboard.credential_ttl_secs) {
+            return Err(ConfigError::Invalid(
+                "dashboard.credential_ttl_secs must be 900 to 43200, as STS allows".into(),
+            ));
         }
         if self.endpoint_names.is_empty() {
             return Err(ConfigError::Invalid(

@@ -11,6 +11,8 @@ pub struct Credential {
     pub session_token: Option<String>,
     /// Who signs with it (for lifecycle events and policies), e.g. `{account}/{access key id}`.
     pub principal: String,
+    /// For temporary credentials: when they stop working (Unix seconds).
+    pub expires_at: Option<u64>,
 }
 
 /// Looks up credentials by access key id.
@@ -26,6 +28,7 @@ pub trait CredentialStore {
 /// let mut store = MemoryCredentials::default();
 /// store.insert("AKIDEXAMPLE", Credential {
 ///     secret_access_key: "secret".into(), session_token: None, principal: "123456789012/AKIDEXAMPLE".into(),
+///     expires_at: None,
 /// });
 /// assert!(store.credential("AKIDEXAMPLE").is_some());
 /// ```

@@ -45,6 +45,9 @@ pub enum SigV4Error {
     /// Temporary credentials without their session token, or with a different one.
     #[error("missing or wrong security token")]
     SecurityToken,
+    /// Temporary credentials past their expiry.
+    #[error("the security token included in the request is expired")]
+    ExpiredToken,
     /// The signature does not match.
     #[error("signature does not match")]
     SignatureMismatch,

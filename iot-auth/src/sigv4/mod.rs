@@ -10,6 +10,7 @@
 //!     secret_access_key: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".into(),
 //!     session_token: None,
 //!     principal: "123456789012/AKIDEXAMPLE".into(),
+//!     expires_at: None,
 //! });
 //! let verifier = Verifier::new(store, "us-east-1", &["service"]);
 //! // AWS's `get-vanilla` test vector.
@@ -168,7 +169,7 @@ impl<S: CredentialStore> Verifier<S> {
         if now.abs_diff(signed_at) > self.header_skew_secs {
             return Err(SigV4Error::Expired);
         }
-        let credential = self.credential(&claim)?;
+        let credential = self.credential(&claim, now)?;
         if let Some(token) = &credential.session_token {
             let sent = request.header("x-amz-security-token").unwrap_or_default();
             if !bool::from(sent.as_bytes().ct_eq(token.as_bytes())) {
@@ -225,7 +226,7 @@ impl<S: CredentialStore> Verifier<S> {
                 None
             }
         };
-        let credential = self.credential(&claim)?;
+        let credential = self.credential(&claim, now)?;
         let token = param("X-Amz-Security-Token");
         if let Some(expected) = &credential.session_token {
             let sent = token.unwrap_or_default();
@@ -267,10 +268,15 @@ impl<S: CredentialStore> Verifier<S> {
         Ok(signed_at)
     }
 
-    fn credential(&self, claim: &Claim<'_>) -> Result<Credential, SigV4Error> {
-        self.store
+    fn credential(&self, claim: &Claim<'_>, now: u64) -> Result<Credential, SigV4Error> {
+        let credential = self
+            .store
             .credential(&claim.access_key_id)
-            .ok_or_else(|| SigV4Error::UnknownAccessKey(claim.access_key_id.clone()))
+            .ok_or_else(|| SigV4Error::UnknownAccessKey(claim.access_key_id.clone()))?;
+        if credential.expires_at.is_some_and(|at| now >= at) {
+            return Err(SigV4Error::ExpiredToken);
+        }
+        Ok(credential)
     }
 
     /// Compare the claimed signature with ours for each candidate canonical query.

@@ -8,7 +8,9 @@
 //! [`ApiError`], turned into AWS's status, `x-amzn-ErrorType` and JSON body in one place
 //! ([`error`]).
 
+mod assets;
 pub mod error;
+mod login;
 mod mqtt;
 mod named_shadows;
 mod publish;
@@ -53,6 +55,17 @@ pub struct HttpContext {
     pub max_payload: usize,
     /// Where refused signatures are counted (for the metrics).
     pub refusals: RefusalCounts,
+    /// The region and account (for the dashboard login's answer).
+    pub region: String,
+    /// The account.
+    pub account: String,
+    /// How long dashboard credentials last.
+    pub credential_ttl_secs: u64,
+    /// Password checks running at once (argon2 is slow on purpose: bounded, not a way to
+    /// exhaust the CPU).
+    pub login_permits: tokio::sync::Semaphore,
+    /// A hash no password matches, checked for unknown users so timing does not tell.
+    pub dummy_password_hash: String,
 }
 
 impl std::fmt::Debug for HttpContext {
@@ -219,6 +232,7 @@ fn sigv4_reason(error: &SigV4Error) -> &'static str {
         SigV4Error::UnknownAccessKey(_) => "unknown_access_key",
         SigV4Error::SignatureMismatch => "signature_mismatch",
         SigV4Error::SecurityToken => "security_token",
+        SigV4Error::ExpiredToken => "expired_token",
         SigV4Error::WrongRegion(_)
         | SigV4Error::WrongService(_)
         | SigV4Error::ScopeDateMismatch { .. } => "wrong_scope",
@@ -288,6 +302,15 @@ async fn handle(
             Caller { principal, peer },
             context.clone(),
         ));
+    }
+    if let Some(asset) = assets::serve(&method, &path) {
+        return Ok(asset);
+    }
+    if path == "/dashboard/login" {
+        let body = read_body(request.into_body(), login::MAX_LOGIN_BODY)
+            .await
+            .map_err(|_| ApiError::invalid("The login body could not be read"))?;
+        return login::handle(context, &method, &body).await;
     }
     let body = read_body(request.into_body(), context.max_payload)
         .await

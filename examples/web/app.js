@@ -1,0 +1,304 @@
+// The dashboard: sign in (temporary credentials from /dashboard/login), then MQTT over WebSocket
+// to the same broker the cars use. Telemetry fills the track and the table; lifecycle events say
+// who is online; a selected car's shadow comes live from `update/documents` (and `get` once);
+// desired state and commands go out as MQTT publishes. Rendering is batched to one frame at a
+// time, so a thousand cars stay fluid.
+
+import { presignMqttUrl } from "./sigv4.js";
+import { MqttClient } from "./mqtt.js";
+
+const $ = (id) => document.getElementById(id);
+const cars = new Map(); // thing -> { telemetry, online, seen, history: [{speed, battery}], dot, row }
+let client = null;
+let credentials = null;
+let selected = null;
+let dirty = false;
+const HISTORY = 300; // samples kept per car (5 minutes at one a second)
+
+function showError(message) {
+  const box = $("error");
+  box.textContent = message;
+  box.hidden = !message;
+}
+
+function setConnection(state, detail) {
+  const badge = $("connection");
+  badge.className = `state ${state}`;
+  badge.textContent = detail ? `${state}: ${detail}` : state;
+  if (state === "error") showError(detail);
+  if (state === "online") showError("");
+}
+
+// The track: the route's bounding box mapped onto the SVG.
+const bounds = { minLat: 52.325, maxLat: 52.4, minLon: 4.815, maxLon: 4.955 };
+function project(lat, lon) {
+  const x = ((lon - bounds.minLon) / (bounds.maxLon - bounds.minLon)) * 1000;
+  const y = (1 - (lat - bounds.minLat) / (bounds.maxLat - bounds.minLat)) * 700;
+  return [x, y];
+}
+
+function car(thing) {
+  let entry = cars.get(thing);
+  if (!entry) {
+    entry = { thing, telemetry: null, online: true, seen: 0, history: [] };
+    const dot = document.createElementNS("http://www.w3.org/2000/svg", "circle");
+    dot.setAttribute("r", "7");
+    dot.setAttribute("class", "car");
+    dot.dataset.thing = thing;
+    dot.addEventListener("click", () => select(thing));
+    const title = document.createElementNS("http://www.w3.org/2000/svg", "title");
+    title.textContent = thing;
+    dot.append(title);
+    $("map").append(dot);
+    entry.dot = dot;
+    const row = document.createElement("tr");
+    row.dataset.thing = thing;
+    row.addEventListener("click", () => select(thing));
+    entry.row = row;
+    cars.set(thing, entry);
+    const rows = [...cars.keys()].sort();
+    const body = $("cars").tBodies[0];
+    body.insertBefore(row, body.children[rows.indexOf(thing)] || null);
+  }
+  return entry;
+}
+
+function onMessage(topic, text) {
+  const parts = topic.split("/");
+  let payload;
+  try {
+    payload = JSON.parse(text);
+  } catch {
+    return;
+  }
+  if (parts[0] === "cars" && parts[2] === "telemetry") {
+    const entry = car(parts[1]);
+    entry.telemetry = payload;
+    entry.online = true;
+    entry.seen = Date.now();
+    entry.history.push({ speed: payload.speed, battery: payload.battery });
+    if (entry.history.length > HISTORY) entry.history.shift();
+  } else if (parts[0] === "$aws" && parts[1] === "events" && parts[2] === "presence") {
+    const entry = car(parts[4]);
+    entry.online = parts[3] === "connected";
+  } else if (parts[0] === "$aws" && parts[1] === "things" && parts[2] === selected) {
+    const kind = parts.slice(4).join("/");
+    if (kind === "update/documents") showShadow(payload.current, payload.current.version);
+    else if (kind === "get/accepted") showShadow(payload, payload.version);
+    else if (kind.endsWith("rejected")) showError(`shadow: ${payload.code} ${payload.message}`);
+  } else if (parts[0] === "cars" && parts[2] === "commands" && parts[3] === "result") {
+    if (parts[1] === selected) {
+      const item = document.createElement("li");
+      item.textContent = `${payload.command ?? "?"}: ${payload.status}${payload.reason ? ` (${payload.reason})` : ""}`;
+      item.dataset.id = payload.id ?? "";
+      $("results").prepend(item);
+    }
+  }
+  dirty = true;
+}
+
+let shadowState = null;
+function showShadow(document, version) {
+  shadowState = document.state || {};
+  $("shadow-version").textContent = `version ${version}`;
+  const reported = { ...(shadowState.reported || {}) };
+  const desired = shadowState.desired || {};
+  const delta = {};
+  for (const [key, value] of Object.entries(desired)) {
+    if (JSON.stringify(reported[key]) !== JSON.stringify(value)) delta[key] = value;
+  }
+  $("shadow").textContent = JSON.stringify(
+    { desired, reported, delta: Object.keys(delta).length ? delta : undefined, version },
+    null,
+    2,
+  );
+  const form = $("desired");
+  if (reported.lights) form.lights.value = reported.lights;
+  if (reported.speedLimit !== undefined) form.speedLimit.value = reported.speedLimit;
+  form.doorsLocked.checked = !!reported.doorsLocked;
+}
+
+function select(thing) {
+  selected = thing;
+  $("detail").hidden = false;
+  $("detail-name").textContent = thing;
+  $("results").textContent = "";
+  $("shadow").textContent = "…";
+  client.subscribe(`$aws/things/${thing}/shadow/update/documents`, 1);
+  client.subscribe(`$aws/things/${thing}/shadow/get/+`, 1);
+  client.subscribe(`$aws/things/${thing}/shadow/update/rejected`, 1);
+  client.subscribe(`cars/${thing}/commands/result`, 1);
+  setTimeout(() => client.publish(`$aws/things/${thing}/shadow/get`, "{}", 1), 300);
+  dirty = true;
+}
+
+function chart(canvas, values, max) {
+  const context = canvas.getContext("2d");
+  context.clearRect(0, 0, canvas.width, canvas.height);
+  context.strokeStyle = "#2563eb";
+  context.beginPath();
+  values.forEach((v, i) => {
+    const x = (i / Math.max(1, HISTORY - 1)) * canvas.width;
+    const y = canvas.height - (Math.min(v, max) / max) * (canvas.height - 4) - 2;
+    if (i === 0) context.moveTo(x, y);
+    else context.lineTo(x, y);
+  });
+  context.stroke();
+}
+
+let lastTable = 0;
+function render(now) {
+  requestAnimationFrame(render);
+  if (!dirty) return;
+  dirty = false;
+  let online = 0;
+  for (const entry of cars.values()) {
+    const stale = Date.now() - entry.seen > 5000;
+    const isOnline = entry.online && !stale;
+    if (isOnline) online++;
+    const t = entry.telemetry;
+    if (t) {
+      const [x, y] = project(t.position.lat, t.position.lon);
+      entry.dot.setAttribute("cx", x.toFixed(1));
+      entry.dot.setAttribute("cy", y.toFixed(1));
+    }
+    entry.dot.setAttribute(
+      "class",
+      `car${isOnline ? "" : " offline"}${entry.thing === selected ? " selected" : ""}`,
+    );
+  }
+  $("counts").textContent = `${online} online of ${cars.size}`;
+  // The table is text-heavy: twice a second is plenty.
+  if (now - lastTable > 500) {
+    lastTable = now;
+    for (const entry of cars.values()) {
+      const t = entry.telemetry || {};
+      const isOnline = entry.online && Date.now() - entry.seen <= 5000;
+      entry.row.className = entry.thing === selected ? "selected" : "";
+      entry.row.innerHTML = "";
+      for (const cell of [
+        entry.thing,
+        isOnline ? "online" : "offline",
+        t.speed ?? "",
+        t.battery ?? "",
+        t.lights ?? "",
+        t.doorsLocked === undefined ? "" : t.doorsLocked ? "locked" : "open",
+        entry.seen ? new Date(entry.seen).toLocaleTimeString() : "",
+      ]) {
+        const td = document.createElement("td");
+        td.textContent = cell;
+        entry.row.append(td);
+      }
+    }
+    const entry = selected && cars.get(selected);
+    if (entry) {
+      chart($("speed-chart"), entry.history.map((h) => h.speed), 200);
+      chart($("battery-chart"), entry.history.map((h) => h.battery), 100);
+    }
+  }
+}
+
+function drawRoute() {
+  const route = [
+    [52.3889, 4.8375], [52.393, 4.898], [52.378, 4.942], [52.352, 4.948],
+    [52.333, 4.911], [52.335, 4.859], [52.356, 4.83], [52.376, 4.825],
+  ];
+  const path = document.createElementNS("http://www.w3.org/2000/svg", "polygon");
+  path.setAttribute("class", "route");
+  path.setAttribute("points", route.map(([a, b]) => project(a, b).join(",")).join(" "));
+  $("map").append(path);
+}
+
+async function login(event) {
+  event.preventDefault();
+  const form = event.target;
+  showError("");
+  const response = await fetch("/dashboard/login", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ username: form.username.value, password: form.password.value }),
+  });
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    showError(body.message || `sign-in failed (${response.status})`);
+    return;
+  }
+  credentials = { ...body.Credentials, region: body.Region, user: form.username.value };
+  form.password.value = "";
+  start();
+}
+
+function start() {
+  $("login").hidden = true;
+  $("app").hidden = false;
+  $("logout").hidden = false;
+  $("who").textContent = credentials.user;
+  const clientId = `dashboard-${credentials.user}-${Math.random().toString(36).slice(2, 8)}`;
+  client = new MqttClient({
+    clientId,
+    url: async () => {
+      if (Date.now() / 1000 >= credentials.Expiration) {
+        throw new Error("your sign-in expired: sign in again");
+      }
+      return presignMqttUrl({
+        host: location.host,
+        region: credentials.region,
+        accessKeyId: credentials.AccessKeyId,
+        secretAccessKey: credentials.SecretKey,
+        sessionToken: credentials.SessionToken,
+      });
+    },
+    onMessage,
+    onState: setConnection,
+  });
+  client.subscribe("cars/+/telemetry", 0);
+  client.subscribe("$aws/events/presence/+/+", 0);
+}
+
+function logout() {
+  if (client) client.close();
+  client = null;
+  credentials = null;
+  selected = null;
+  cars.clear();
+  $("map").textContent = "";
+  drawRoute();
+  $("cars").tBodies[0].textContent = "";
+  $("app").hidden = true;
+  $("detail").hidden = true;
+  $("logout").hidden = true;
+  $("login").hidden = false;
+  $("who").textContent = "";
+  setConnection("offline", "signed out");
+}
+
+function setDesired(event) {
+  event.preventDefault();
+  if (!selected) return;
+  const form = event.target;
+  const desired = {
+    lights: form.lights.value,
+    speedLimit: Number(form.speedLimit.value),
+    doorsLocked: form.doorsLocked.checked,
+  };
+  client.publish(
+    `$aws/things/${selected}/shadow/update`,
+    JSON.stringify({ state: { desired }, clientToken: `dashboard-${Date.now()}` }),
+    1,
+  );
+}
+
+let commandCount = 0;
+function sendCommand(event) {
+  const command = event.target.dataset.command;
+  if (!command || !selected) return;
+  const id = `cmd-${Date.now()}-${++commandCount}`;
+  client.publish(`cars/${selected}/commands`, JSON.stringify({ id, command }), 1);
+}
+
+drawRoute();
+$("login").addEventListener("submit", login);
+$("logout").addEventListener("click", logout);
+$("desired").addEventListener("submit", setDesired);
+document.querySelector(".commands").addEventListener("click", sendCommand);
+requestAnimationFrame(render);
