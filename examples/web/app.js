@@ -132,14 +132,24 @@ function select(thing) {
   dirty = true;
 }
 
-function chart(canvas, values, max) {
+/** A line of the last samples, scaled to their range (at least `span` wide). */
+function chart(canvas, values, span) {
   const context = canvas.getContext("2d");
   context.clearRect(0, 0, canvas.width, canvas.height);
+  if (!values.length) return;
+  let low = Math.min(...values);
+  let high = Math.max(...values);
+  if (high - low < span) {
+    const middle = (high + low) / 2;
+    low = middle - span / 2;
+    high = middle + span / 2;
+  }
   context.strokeStyle = "#2563eb";
+  context.lineWidth = 2;
   context.beginPath();
   values.forEach((v, i) => {
-    const x = (i / Math.max(1, HISTORY - 1)) * canvas.width;
-    const y = canvas.height - (Math.min(v, max) / max) * (canvas.height - 4) - 2;
+    const x = (i / Math.max(1, values.length - 1)) * canvas.width;
+    const y = canvas.height - ((v - low) / (high - low)) * (canvas.height - 8) - 4;
     if (i === 0) context.moveTo(x, y);
     else context.lineTo(x, y);
   });
@@ -149,6 +159,10 @@ function chart(canvas, values, max) {
 let lastTable = 0;
 function render(now) {
   requestAnimationFrame(render);
+// Cars fall silent without a message: redraw once a second so they turn offline.
+setInterval(() => {
+  dirty = true;
+}, 1000);
   if (!dirty) return;
   dirty = false;
   let online = 0;
@@ -192,8 +206,12 @@ function render(now) {
     }
     const entry = selected && cars.get(selected);
     if (entry) {
-      chart($("speed-chart"), entry.history.map((h) => h.speed), 200);
-      chart($("battery-chart"), entry.history.map((h) => h.battery), 100);
+      const speeds = entry.history.map((h) => h.speed);
+      const batteries = entry.history.map((h) => h.battery);
+      chart($("speed-chart"), speeds, 20);
+      chart($("battery-chart"), batteries, 5);
+      $("speed-caption").textContent = `speed ${speeds.at(-1) ?? "–"} km/h (${speeds.length} samples)`;
+      $("battery-caption").textContent = `battery ${batteries.at(-1) ?? "–"} %`;
     }
   }
 }
@@ -253,10 +271,28 @@ function start() {
   });
   client.subscribe("cars/+/telemetry", 0);
   client.subscribe("$aws/events/presence/+/+", 0);
+  // Temporary credentials end: say so, and stop, rather than fail quietly on the next reconnect.
+  clearInterval(expiryTimer);
+  expiryTimer = setInterval(() => {
+    if (credentials && Date.now() / 1000 >= credentials.Expiration) {
+      clearInterval(expiryTimer);
+      if (client) {
+        client.onState = () => {};
+        client.close();
+      }
+      client = null;
+      setConnection("error", "your sign-in expired: sign in again");
+    }
+  }, 10_000);
 }
+let expiryTimer = null;
 
 function logout() {
-  if (client) client.close();
+  clearInterval(expiryTimer);
+  if (client) {
+    client.onState = () => {};
+    client.close();
+  }
   client = null;
   credentials = null;
   selected = null;
@@ -302,3 +338,7 @@ $("logout").addEventListener("click", logout);
 $("desired").addEventListener("submit", setDesired);
 document.querySelector(".commands").addEventListener("click", sendCommand);
 requestAnimationFrame(render);
+// Cars fall silent without a message: redraw once a second so they turn offline.
+setInterval(() => {
+  dirty = true;
+}, 1000);

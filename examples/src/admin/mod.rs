@@ -486,3 +486,32 @@ pub fn run_each<T>(
         Err(error) => Err(error.into()),
     }
 }
+
+/// The policy of web dashboard users: connect as `dashboard-*`, watch every car (telemetry,
+/// command results, lifecycle events, shadows) and talk to them (commands, shadow updates and
+/// gets).
+pub fn dashboard_policy(region: &str, account: &str) -> String {
+    let arn = format!("arn:aws:iot:{region}:{account}");
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": "iot:Connect", "Resource": format!("{arn}:client/dashboard-*")},
+            {"Effect": "Allow", "Action": "iot:Subscribe", "Resource": [
+                format!("{arn}:topicfilter/cars/*"),
+                format!("{arn}:topicfilter/$aws/events/presence/*"),
+                format!("{arn}:topicfilter/$aws/things/*"),
+            ]},
+            {"Effect": "Allow", "Action": "iot:Receive", "Resource": [
+                format!("{arn}:topic/cars/*"),
+                format!("{arn}:topic/$aws/events/presence/*"),
+                format!("{arn}:topic/$aws/things/*"),
+            ]},
+            {"Effect": "Allow", "Action": "iot:Publish", "Resource": [
+                format!("{arn}:topic/cars/*/commands"),
+                format!("{arn}:topic/$aws/things/*/shadow/update"),
+                format!("{arn}:topic/$aws/things/*/shadow/get"),
+            ]},
+        ]
+    })
+    .to_string()
+}
