@@ -188,9 +188,9 @@ setInterval(() => {
     for (const entry of cars.values()) {
       const t = entry.telemetry || {};
       const isOnline = entry.online && Date.now() - entry.seen <= 5000;
-      entry.row.className = entry.thing === selected ? "selected" : "";
-      entry.row.innerHTML = "";
-      for (const cell of [
+      const className = entry.thing === selected ? "selected" : "";
+      if (entry.row.className !== className) entry.row.className = className;
+      const texts = [
         entry.thing,
         isOnline ? "online" : "offline",
         t.speed ?? "",
@@ -198,11 +198,14 @@ setInterval(() => {
         t.lights ?? "",
         t.doorsLocked === undefined ? "" : t.doorsLocked ? "locked" : "open",
         entry.seen ? new Date(entry.seen).toLocaleTimeString() : "",
-      ]) {
-        const td = document.createElement("td");
-        td.textContent = cell;
-        entry.row.append(td);
-      }
+      ];
+      // Cells are made once; only text that changed is written (a thousand rows stay cheap).
+      while (entry.row.cells.length < texts.length) entry.row.insertCell();
+      texts.forEach((text, i) => {
+        const cell = entry.row.cells[i];
+        const value = String(text);
+        if (cell.textContent !== value) cell.textContent = value;
+      });
     }
     const entry = selected && cars.get(selected);
     if (entry) {

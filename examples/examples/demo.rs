@@ -1,0 +1,171 @@
+//! Everything at once: the cloud broker on its embedded store (`./aws-iot-data`), a fleet of
+//! simulated cars connected to it over mTLS, and the web dashboard with a user to sign in as.
+//!
+//! `cargo run --release --example demo` (`-- --cars 20` for more). The first run provisions the
+//! cars, the dashboard user and its policy; later runs reuse them. It prints the dashboard's URL
+//! and the login; Ctrl-C stops the cars, then the broker (wills fire, the store is committed).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+use iot_examples::admin::{self, AdminCommand};
+use iot_examples::config::BrokerConfig;
+use iot_examples::device::ReconnectPolicy;
+use iot_examples::device::car::FleetCounters;
+use iot_examples::device::car::fleet::{self, FleetOptions, FleetTransport};
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+/// The broker, a fleet of cars and the dashboard, in one process.
+#[derive(Debug, Parser)]
+#[command(name = "demo")]
+struct Cli {
+    /// How many cars.
+    #[arg(long, default_value_t = 10)]
+    cars: usize,
+    /// The broker's configuration file (defaults need none).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// The data directory (overrides the configuration's).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+}
+
+/// The dashboard user made on first run, kept in `{data_dir}/dashboard-login.json` (0600).
+fn dashboard_login(config: &BrokerConfig) -> Result<(String, String), String> {
+    let path = config.data_dir.join("dashboard-login.json");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let saved: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+        if let (Some(user), Some(password)) = (
+            saved.get("user").and_then(Value::as_str),
+            saved.get("password").and_then(Value::as_str),
+        ) {
+            return Ok((user.to_owned(), password.to_owned()));
+        }
+    }
+    let mut bytes = [0u8; 9];
+    getrandom::fill(&mut bytes).map_err(|e| e.to_string())?;
+    let password: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let user = "demo".to_owned();
+    admin::run_each(config, |exec| {
+        exec(AdminCommand::CreateLoginProfile {
+            user_name: user.clone(),
+            password: password.clone(),
+        })?;
+        let _ = exec(AdminCommand::CreatePolicy {
+            policy_name: "dashboard".into(),
+            policy_document: admin::dashboard_policy(&config.region, &config.account),
+        });
+        exec(AdminCommand::AttachPolicy {
+            policy_name: "dashboard".into(),
+            target: format!("arn:aws:iam::{}:user/{user}", config.account),
+        })
+    })
+    .map_err(|e| e.to_string())?;
+    let text = json!({"user": user, "password": password}).to_string();
+    iot_examples::store::data_dir::write_file(&path, &text, true).map_err(|e| e.to_string())?;
+    Ok((user, password))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    let mut config = match BrokerConfig::load(cli.config.as_deref()) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(dir) = cli.data_dir {
+        config.data_dir = dir;
+    }
+    // Provisioned with the broker stopped: on the data directory, one commit each.
+    let manifest = match fleet::provision(&config, cli.cars) {
+        Ok(manifest) => manifest,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let (user, password) = match dashboard_login(&config) {
+        Ok(login) => login,
+        Err(error) => {
+            eprintln!("error: dashboard user: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let running = match iot_examples::broker::server::start(&config).await {
+            Ok(running) => running,
+            Err(error) => {
+                eprintln!("error: {error}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let (stop, shutdown) = watch::channel(false);
+        let options = FleetOptions {
+            count: cli.cars,
+            host: "localhost".into(),
+            port: running.mqtts.port(),
+            transport: FleetTransport::Mtls,
+            every: Duration::from_secs(1),
+            telemetry_qos: mqtt_codec::QoS::AtLeastOnce,
+            persistent: true,
+            ramp_up: Duration::from_secs(2),
+            reconnect: ReconnectPolicy::default(),
+        };
+        let fleet_task = tokio::spawn({
+            let config = config.clone();
+            async move {
+                fleet::run(&config, &manifest, &options, Arc::new(FleetCounters::default()), shutdown)
+                    .await
+            }
+        });
+        let dashboard = running
+            .alpn
+            .map_or_else(|| "(the ALPN port is off)".to_owned(), |a| {
+                format!("https://localhost:{}/dashboard/", a.port())
+            });
+        println!(
+            "\n  Dashboard  {dashboard}\n  Sign in    user {user}, password {password}\n  \
+             ({} cars; the page's certificate comes from the development CA {}: accept it or\n  \
+             trust that CA in your browser)\n  MQTT/TLS   localhost:{}   metrics {}\n  Ctrl-C stops everything.\n",
+            cli.cars,
+            iot_examples::store::data_dir::DataDir::new(&config.data_dir)
+                .ca_cert()
+                .display(),
+            running.mqtts.port(),
+            running
+                .metrics
+                .map_or_else(|| "off".to_owned(), |m| format!("http://{m}/metrics")),
+        );
+        iot_examples::net::signal::terminated().await;
+        println!("stopping: cars, then the broker");
+        let _ = stop.send(true);
+        if let Ok(Err(error)) = fleet_task.await {
+            eprintln!("error: {error}");
+        }
+        running.shutdown().await;
+        ExitCode::SUCCESS
+    })
+}
