@@ -34,11 +34,34 @@ struct Cli {
     data_dir: Option<PathBuf>,
 }
 
+/// Why the dashboard user could not be made or read.
+#[derive(Debug, thiserror::Error)]
+enum LoginError {
+    /// The saved login is not JSON.
+    #[error("{path}: {error}")]
+    Saved {
+        path: PathBuf,
+        error: serde_json::Error,
+    },
+    /// No randomness for the password.
+    #[error("no randomness: {0}")]
+    Random(String),
+    /// An admin command failed.
+    #[error(transparent)]
+    Admin(#[from] admin::AdminError),
+    /// The login could not be saved.
+    #[error(transparent)]
+    Write(#[from] iot_examples::store::data_dir::SetupError),
+}
+
 /// The dashboard user made on first run, kept in `{data_dir}/dashboard-login.json` (0600).
-fn dashboard_login(config: &BrokerConfig) -> Result<(String, String), String> {
+fn dashboard_login(config: &BrokerConfig) -> Result<(String, String), LoginError> {
     let path = config.data_dir.join("dashboard-login.json");
     if let Ok(text) = std::fs::read_to_string(&path) {
-        let saved: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+        let saved: Value = serde_json::from_str(&text).map_err(|error| LoginError::Saved {
+            path: path.clone(),
+            error,
+        })?;
         if let (Some(user), Some(password)) = (
             saved.get("user").and_then(Value::as_str),
             saved.get("password").and_then(Value::as_str),
@@ -47,7 +70,7 @@ fn dashboard_login(config: &BrokerConfig) -> Result<(String, String), String> {
         }
     }
     let mut bytes = [0u8; 9];
-    getrandom::fill(&mut bytes).map_err(|e| e.to_string())?;
+    getrandom::fill(&mut bytes).map_err(|e| LoginError::Random(e.to_string()))?;
     let password: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     let user = "demo".to_owned();
     admin::run_each(config, |exec| {
@@ -63,10 +86,9 @@ fn dashboard_login(config: &BrokerConfig) -> Result<(String, String), String> {
             policy_name: "dashboard".into(),
             target: format!("arn:aws:iam::{}:user/{user}", config.account),
         })
-    })
-    .map_err(|e| e.to_string())?;
+    })?;
     let text = json!({"user": user, "password": password}).to_string();
-    iot_examples::store::data_dir::write_file(&path, &text, true).map_err(|e| e.to_string())?;
+    iot_examples::store::data_dir::write_file(&path, &text, true)?;
     Ok((user, password))
 }
 

@@ -23,6 +23,7 @@ fuzz_target!(|data: &[u8]| {
             secret_access_key: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".into(),
             session_token: None,
             principal: "fuzz".into(),
+            expires_at: None,
         },
     );
     let verifier = Verifier::new(store, "us-east-1", &["iotdevicegateway", "iotdata", "service"]);
