@@ -46,21 +46,12 @@ fn fail(message: impl std::fmt::Display) -> ExitCode {
 /// Parses the command line, runs the command, and returns the process exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
-    let mut config = match BrokerConfig::load(cli.config.as_deref()) {
-        Ok(config) => config,
-        Err(error) => return fail(error),
-    };
-    if let Some(dir) = cli.data_dir {
-        config.data_dir = dir;
-    }
+    crate::config::init_logging("info");
+    let config =
+        match BrokerConfig::load_with_data_dir(cli.config.as_deref(), cli.data_dir.as_deref()) {
+            Ok(config) => config,
+            Err(error) => return fail(error),
+        };
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(&config),
         Command::Admin(command) => match crate::admin::run(&config, command) {

@@ -151,7 +151,32 @@ pub enum ConfigError {
     Invalid(String),
 }
 
+/// Sets up logging for a program: `tracing` to stderr, filtered by `RUST_LOG` or else
+/// `default_filter` (e.g. `"info"`), colours only on a terminal.
+pub fn init_logging(default_filter: &str) {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
+        )
+        .init();
+}
+
 impl BrokerConfig {
+    /// [`load`](Self::load), then a command line's `--data-dir` (when given) over the file's.
+    pub fn load_with_data_dir(
+        path: Option<&Path>,
+        data_dir: Option<&Path>,
+    ) -> Result<Self, ConfigError> {
+        let mut config = BrokerConfig::load(path)?;
+        if let Some(dir) = data_dir {
+            config.data_dir = dir.to_owned();
+        }
+        Ok(config)
+    }
+
     /// Reads `path`, or the defaults when `None`.
     pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
         let config = match path {

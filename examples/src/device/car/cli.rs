@@ -69,23 +69,15 @@ struct Cli {
 /// Parses the command line, provisions what is missing, runs the fleet; returns the exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .init();
-    let mut config = match BrokerConfig::load(cli.config.as_deref()) {
-        Ok(config) => config,
-        Err(error) => {
-            eprintln!("error: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    if let Some(dir) = &cli.data_dir {
-        config.data_dir = dir.clone();
-    }
+    crate::config::init_logging("warn");
+    let config =
+        match BrokerConfig::load_with_data_dir(cli.config.as_deref(), cli.data_dir.as_deref()) {
+            Ok(config) => config,
+            Err(error) => {
+                eprintln!("error: {error}");
+                return ExitCode::FAILURE;
+            }
+        };
     let manifest = match fleet::provision(&config, cli.count) {
         Ok(manifest) => manifest,
         Err(error) => {
