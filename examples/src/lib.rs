@@ -18,6 +18,7 @@ pub mod admin;
 pub mod broker;
 pub mod config;
 pub mod device;
+pub mod edge;
 pub mod engine;
 pub mod net;
 pub mod store;
