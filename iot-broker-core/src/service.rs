@@ -34,6 +34,17 @@ pub trait ReservedTopicService {
     /// answer (`.../accepted`, `.../rejected`, `.../delta`, ...), in order.
     #[must_use = "the answers must be published"]
     fn handle(&mut self, request: &ReservedRequest<'_>, now_ms: u64) -> Vec<Message>;
+
+    /// An ordinary (not reserved) message was accepted, retained if asked and routed to its
+    /// subscribers; `client_id` is its publisher (`None` for a server-side publish). A service
+    /// that watches ordinary traffic (the edge core's bridge and its local shadow service, which
+    /// under the Standard profile answers `$aws/things/…/shadow/…` as ordinary topics) returns
+    /// messages to route in answer, as [`handle`](Self::handle) does. Default: nothing.
+    #[must_use = "the answers must be published"]
+    fn observe(&mut self, message: &Message, client_id: Option<&str>, now_ms: u64) -> Vec<Message> {
+        let _ = (message, client_id, now_ms);
+        Vec::new()
+    }
 }
 
 /// No reserved services: shadow requests reach only the topic's own subscribers and Basic Ingest

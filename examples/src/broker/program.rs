@@ -245,4 +245,9 @@ impl Program for CloudBroker {
             }
         }
     }
+
+    fn after_events(&mut self, turn: &mut Turn<'_, Self>) {
+        // A handshake may have auto-registered a certificate.
+        self.save_registry(turn.store);
+    }
 }

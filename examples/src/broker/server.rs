@@ -141,13 +141,7 @@ fn spawn_engine(
                 server_cert_pem: opened.server_cert_pem,
                 server_key_pem: opened.server_key_pem,
             }));
-            engine::run(
-                program,
-                broker,
-                store,
-                events_rx,
-                CloudBroker::save_registry,
-            )
+            engine::run(program, broker, store, events_rx)
         })
         .map_err(|_| StartError::Engine)?;
     let init = init_rx.recv().map_err(|_| StartError::Engine)??;

@@ -4,6 +4,8 @@
 //!
 //! May import: nothing else of this crate.
 
+pub mod edge;
+
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 

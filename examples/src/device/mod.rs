@@ -14,7 +14,8 @@ mod transport;
 pub use backoff::Backoff;
 pub use client::{DeviceApp, Discovery, DiscoveryError, ReconnectPolicy, run};
 pub use transport::{
-    ByteStream, CONNECT_TIMEOUT, Endpoint, SigV4Credentials, Transport, TransportError,
+    ByteStream, CONNECT_TIMEOUT, Endpoint, SigV4Credentials, TlsConfigError, Transport,
+    TransportError, client_tls_config,
 };
 
 pub use options::{SessionOptions, WillMessage};

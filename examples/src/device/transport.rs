@@ -16,6 +16,62 @@ use crate::net::websocket;
 pub trait ByteStream: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> ByteStream for T {}
 
+/// Why a TLS client configuration could not be made from PEM files.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {reason}")]
+pub struct TlsConfigError {
+    /// The file.
+    pub path: std::path::PathBuf,
+    /// What was wrong.
+    pub reason: String,
+}
+
+/// A TLS client configuration trusting the CA certificates in the PEM file `ca` and, with
+/// `identity` (certificate chain PEM, private key PEM), presenting that client certificate.
+pub fn client_tls_config(
+    ca: &std::path::Path,
+    identity: Option<(&std::path::Path, &std::path::Path)>,
+) -> Result<Arc<rustls::ClientConfig>, TlsConfigError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let error = |path: &std::path::Path| {
+        let path = path.to_owned();
+        move |e: &dyn std::fmt::Display| TlsConfigError {
+            path: path.clone(),
+            reason: e.to_string(),
+        }
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    let ca_error = error(ca);
+    for cert in CertificateDer::pem_file_iter(ca).map_err(|e| ca_error(&e))? {
+        roots
+            .add(cert.map_err(|e| ca_error(&e))?)
+            .map_err(|e| ca_error(&e))?;
+    }
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| ca_error(&e))?
+    .with_root_certificates(roots);
+    let config = match identity {
+        Some((certificate, key)) => {
+            let cert_error = error(certificate);
+            let chain = CertificateDer::pem_file_iter(certificate)
+                .map_err(|e| cert_error(&e))?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| cert_error(&e))?;
+            let key_error = error(key);
+            let key = PrivateKeyDer::from_pem_file(key).map_err(|e| key_error(&e))?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| cert_error(&e))?
+        }
+        None => builder.with_no_client_auth(),
+    };
+    Ok(Arc::new(config))
+}
+
 /// How long opening a transport (TCP, TLS and WebSocket handshakes) may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 

@@ -101,6 +101,14 @@ pub trait Program {
     /// Answers `request` on the engine thread. Changes recorded in the store are committed at the
     /// end of the turn; answers go through [`Turn::reply`] so they leave after that commit.
     fn handle(&mut self, turn: &mut Turn<'_, Self>, request: Self::Request);
+
+    /// Runs once per engine turn, after the turn's events and before its commit, and at least
+    /// once a second when nothing happens: the program's own timers and the work that follows
+    /// from several events (the cloud broker saves its registry here; the edge core drains its
+    /// bridge, spool and shadow sync). Default: nothing.
+    fn after_events(&mut self, turn: &mut Turn<'_, Self>) {
+        let _ = turn;
+    }
 }
 
 /// The broker of program `P`.
@@ -136,6 +144,12 @@ impl<P: Program + ?Sized> Turn<'_, P> {
         self.answers.push(Box::new(move || {
             let _ = reply.send(answer);
         }));
+    }
+
+    /// Runs `action` once the turn's changes are committed (never, if the commit fails): for
+    /// anything that tells the outside world about a change, such as bytes that acknowledge it.
+    pub fn after_commit(&mut self, action: impl FnOnce() + Send + 'static) {
+        self.answers.push(Box::new(action));
     }
 }
 
@@ -236,15 +250,11 @@ struct Pending {
 
 /// Runs the engine until shutdown or until every handle is dropped. Returns an error if the store
 /// cannot commit: then nothing of the failed batch was acknowledged.
-///
-/// `before_commit` runs once per turn, after the events and before the commit (the broker
-/// program saves its registry there when a handshake changed it).
 pub fn run<P: Program>(
     mut program: P,
     mut broker: BrokerOf<P>,
     store: SharedStore,
     events: Receiver<Event<P::Request>>,
-    mut before_commit: impl FnMut(&mut P, &SharedStore),
 ) -> Result<(), StoreError> {
     let mut pending = Pending {
         outboxes: HashMap::new(),
@@ -259,7 +269,7 @@ pub fn run<P: Program>(
             Err(RecvTimeoutError::Timeout) => None,
             Err(RecvTimeoutError::Disconnected) => {
                 broker.shutdown(now_ms());
-                before_commit(&mut program, &store);
+                after_events(&mut program, &mut broker, &store, &mut pending);
                 flush(&mut broker, &store, &mut pending)?;
                 return Ok(());
             }
@@ -322,13 +332,30 @@ pub fn run<P: Program>(
             broker.tick(now_ms());
             last_tick = Instant::now();
         }
-        before_commit(&mut program, &store);
+        after_events(&mut program, &mut broker, &store, &mut pending);
         flush(&mut broker, &store, &mut pending)?;
         if let Some(reply) = shutdown {
             let _ = reply.send(());
             return Ok(());
         }
     }
+}
+
+/// The program's once-a-turn work.
+fn after_events<P: Program>(
+    program: &mut P,
+    broker: &mut BrokerOf<P>,
+    store: &SharedStore,
+    pending: &mut Pending,
+) {
+    let mut turn = Turn {
+        broker,
+        store,
+        commits: pending.commits,
+        now_ms: now_ms(),
+        answers: &mut pending.answers,
+    };
+    program.after_events(&mut turn);
 }
 
 /// Commit, then deliver: the order that makes every acknowledgement durable.

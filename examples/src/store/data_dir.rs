@@ -63,6 +63,30 @@ pub fn write_file(path: &Path, contents: &str, private: bool) -> Result<(), Setu
     file.sync_all().map_err(io(path))
 }
 
+/// The CA kept in `dir` (`ca.pem`, and `ca.key` owner-only), created with `common_name` on
+/// first use.
+pub fn load_or_create_ca(
+    dir: &Path,
+    common_name: &str,
+    now_secs: i64,
+) -> Result<CertificateAuthority, SetupError> {
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let pem_path = dir.join("ca.pem");
+    let key_path = dir.join("ca.key");
+    if pem_path.exists() {
+        let cert = std::fs::read_to_string(&pem_path).map_err(io(&pem_path))?;
+        let key = std::fs::read_to_string(&key_path).map_err(io(&key_path))?;
+        return CertificateAuthority::from_pem(&cert, &key)
+            .map_err(|e| SetupError::Certificates(e.to_string()));
+    }
+    let ca = CertificateAuthority::generate(common_name, now_secs)
+        .map_err(|e| SetupError::Certificates(e.to_string()))?;
+    write_file(&key_path, ca.private_key_pem(), true)?;
+    write_file(&pem_path, &ca.certificate_pem(), false)?;
+    tracing::info!(path = %pem_path.display(), "created the CA {common_name}");
+    Ok(ca)
+}
+
 /// The files of one data directory.
 #[derive(Debug, Clone)]
 pub struct DataDir {
@@ -128,22 +152,7 @@ impl DataDir {
             }
             other => SetupError::Store(other),
         })?;
-        let ca_pem_path = self.ca_cert();
-        let ca_key_path = self.root.join("ca").join("ca.key");
-        let first_run = !ca_pem_path.exists();
-        let ca = if first_run {
-            let ca = CertificateAuthority::generate("aws-iot-rs Development CA", now_secs)
-                .map_err(|e| SetupError::Certificates(e.to_string()))?;
-            write_file(&ca_key_path, ca.private_key_pem(), true)?;
-            write_file(&ca_pem_path, &ca.certificate_pem(), false)?;
-            tracing::info!(path = %ca_pem_path.display(), "created the development CA");
-            ca
-        } else {
-            let cert = std::fs::read_to_string(&ca_pem_path).map_err(io(&ca_pem_path))?;
-            let key = std::fs::read_to_string(&ca_key_path).map_err(io(&ca_key_path))?;
-            CertificateAuthority::from_pem(&cert, &key)
-                .map_err(|e| SetupError::Certificates(e.to_string()))?
-        };
+        let ca = load_or_create_ca(&self.root.join("ca"), "aws-iot-rs Development CA", now_secs)?;
         let mut registry = match store.registry_json()? {
             Some(json) => CertificateRegistry::from_json(&json)
                 .map_err(|e| SetupError::Certificates(e.to_string()))?,

@@ -33,6 +33,8 @@ const SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("sessions");
 const MESSAGES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("messages");
 /// Key: thing, 0x00, shadow name ("" for the classic shadow). Value: the stored shadow JSON.
 const SHADOWS: TableDefinition<&str, &[u8]> = TableDefinition::new("shadows");
+/// The edge core's shadow sync records. Key: as [`SHADOWS`]. Value: the record's JSON.
+const SYNC: TableDefinition<&str, &[u8]> = TableDefinition::new("shadow_sync");
 
 const REGISTRY_KEY: &str = "registry";
 
@@ -62,6 +64,7 @@ enum Op {
     PutShadow(String, Vec<u8>),
     DeleteShadow(String),
     PutMeta(String, Vec<u8>),
+    PutSync(String, Vec<u8>),
 }
 
 /// The database and the batch of changes not yet committed.
@@ -198,7 +201,7 @@ impl Store {
         let db = Database::create(path).map_err(redb_err)?;
         {
             let txn = db.begin_write().map_err(redb_err)?;
-            for t in [META, RETAINED, SESSIONS, SHADOWS] {
+            for t in [META, RETAINED, SESSIONS, SHADOWS, SYNC] {
                 txn.open_table(t).map_err(redb_err)?;
             }
             txn.open_table(MESSAGES).map_err(redb_err)?;
@@ -245,6 +248,7 @@ impl Store {
             let mut sessions = txn.open_table(SESSIONS).map_err(redb_err)?;
             let mut messages = txn.open_table(MESSAGES).map_err(redb_err)?;
             let mut shadows = txn.open_table(SHADOWS).map_err(redb_err)?;
+            let mut sync = txn.open_table(SYNC).map_err(redb_err)?;
             for op in self.pending.drain(..) {
                 match op {
                     Op::PutRetained(k, v) => retained.insert(k.as_str(), v.as_slice()).map(|_| ()),
@@ -256,6 +260,7 @@ impl Store {
                     Op::PutShadow(k, v) => shadows.insert(k.as_str(), v.as_slice()).map(|_| ()),
                     Op::DeleteShadow(k) => shadows.remove(k.as_str()).map(|_| ()),
                     Op::PutMeta(k, v) => meta.insert(k.as_str(), v.as_slice()).map(|_| ()),
+                    Op::PutSync(k, v) => sync.insert(k.as_str(), v.as_slice()).map(|_| ()),
                 }
                 .map_err(redb_err)?;
             }
@@ -289,6 +294,35 @@ impl Store {
     pub fn put_meta_json(&mut self, key: &str, value: &serde_json::Value) {
         self.pending
             .push(Op::PutMeta(key.to_owned(), value.to_string().into_bytes()));
+    }
+
+    /// Records the edge core's sync record of shadow `key` (committed with the next batch).
+    pub fn put_sync_record(&mut self, key: &ShadowKey, record: &serde_json::Value) {
+        self.pending
+            .push(Op::PutSync(shadow_key(key), record.to_string().into_bytes()));
+    }
+
+    /// The edge core's saved sync records.
+    pub fn load_sync_records(&self) -> Result<Vec<(ShadowKey, serde_json::Value)>, StoreError> {
+        let txn = self.db.begin_read().map_err(redb_err)?;
+        let table = txn.open_table(SYNC).map_err(redb_err)?;
+        let mut records = Vec::new();
+        for entry in table.iter().map_err(redb_err)? {
+            let (k, v) = entry.map_err(redb_err)?;
+            let (thing, shadow) = k
+                .value()
+                .split_once('\0')
+                .ok_or(StoreError::Corrupt("shadow_sync"))?;
+            let key = if shadow.is_empty() {
+                ShadowKey::classic(thing)
+            } else {
+                ShadowKey::named(thing, shadow)
+            };
+            let value =
+                serde_json::from_slice(v.value()).map_err(|_| StoreError::Corrupt("shadow_sync"))?;
+            records.push((key, value));
+        }
+        Ok(records)
     }
 
     /// Everything the broker restores at start-up.

@@ -113,8 +113,9 @@ impl<A: Authorizer, R: ReservedTopicService, P: Persistence> Broker<A, R, P> {
     }
 
     /// Take a message in whose topic [`publish_target`] judged `target` where it entered: hand
-    /// reserved topics to their service (when `to_service`), keep it if retained, and route it to
-    /// subscribers. A `Forbidden` target goes nowhere (a client's PUBLISH or will to one is
+    /// reserved topics to their service (when `to_service`), keep it if retained, route it to
+    /// subscribers, and show an ordinary one to the service's
+    /// [`observe`](ReservedTopicService::observe). A `Forbidden` target goes nowhere (a client's PUBLISH or will to one is
     /// refused before it gets here; a server-side publish to one is dropped).
     pub(super) fn ingest(
         &mut self,
@@ -137,9 +138,16 @@ impl<A: Authorizer, R: ReservedTopicService, P: Persistence> Broker<A, R, P> {
         if kind != Some(ReservedKind::BasicIngest) {
             self.route(&message, now_ms);
         }
-        let (Some(kind), true) = (kind, to_service) else {
+        let Some(kind) = kind else {
+            // Wills included: a watcher (a bridge) sees every ordinary message.
+            for answer in self.reserved.observe(&message, client_id, now_ms) {
+                self.route(&answer, now_ms);
+            }
             return;
         };
+        if !to_service {
+            return;
+        }
         self.stats.reserved_requests += 1;
         let request = ReservedRequest {
             kind,

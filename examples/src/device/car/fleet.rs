@@ -16,7 +16,7 @@ use super::app::{Car, CarError, FleetCounters};
 use crate::admin::{AdminCommand, AdminError};
 use crate::config::BrokerConfig;
 use crate::device::{
-    ClientSession, Endpoint, ReconnectPolicy, SessionOptions, SigV4Credentials, Transport,
+    ClientSession, client_tls_config, Endpoint, ReconnectPolicy, SessionOptions, SigV4Credentials, Transport,
 };
 
 /// One provisioned car's credentials.
@@ -267,34 +267,8 @@ fn tls_config(
     ca: &Path,
     car: Option<&CarCredentials>,
 ) -> Result<Arc<rustls::ClientConfig>, String> {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(ca).map_err(|e| e.to_string())? {
-        roots
-            .add(cert.map_err(|e| e.to_string())?)
-            .map_err(|e| e.to_string())?;
-    }
-    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| e.to_string())?
-    .with_root_certificates(roots);
-    let config = match car {
-        Some(car) => {
-            let chain = CertificateDer::pem_file_iter(&car.certificate)
-                .map_err(|e| e.to_string())?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| e.to_string())?;
-            let key = PrivateKeyDer::from_pem_file(&car.private_key).map_err(|e| e.to_string())?;
-            builder
-                .with_client_auth_cert(chain, key)
-                .map_err(|e| e.to_string())?
-        }
-        None => builder.with_no_client_auth(),
-    };
-    Ok(Arc::new(config))
+    let identity = car.map(|c| (c.certificate.as_path(), c.private_key.as_path()));
+    client_tls_config(ca, identity).map_err(|e| e.to_string())
 }
 
 /// Runs the fleet until `shutdown`; each car is a task with its own session.
