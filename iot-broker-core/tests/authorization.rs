@@ -409,3 +409,57 @@ fn topics_are_judged_once_under_the_brokers_own_profile() {
     std.drop_connection(conn);
     assert!(std.broker.retained("$SYS/gone").is_some());
 }
+
+/// Watches ordinary traffic: records what it saw and answers `ping` with `pong`.
+#[derive(Default)]
+struct Watcher {
+    seen: Vec<(Option<String>, String)>,
+}
+
+impl ReservedTopicService for Watcher {
+    fn handle(&mut self, _request: &ReservedRequest<'_>, _now_ms: u64) -> Vec<Message> {
+        Vec::new()
+    }
+
+    fn observe(&mut self, message: &Message, client_id: Option<&str>, _now_ms: u64) -> Vec<Message> {
+        self.seen
+            .push((client_id.map(str::to_owned), message.topic.to_string()));
+        if &*message.topic == "ping" {
+            vec![Message::new("pong", message.payload.clone(), QoS::AtMostOnce, false)]
+        } else {
+            Vec::new()
+        }
+    }
+}
+
+#[test]
+fn a_watching_service_sees_every_ordinary_message_and_its_answers_are_routed() {
+    for profile in [Profile::standard(), Profile::aws_iot()] {
+        let mut s = Sim::with(
+            Broker::builder(profile.clone())
+                .reserved(Watcher::default())
+                .persistence(MemoryPersistence::default())
+                .build(T0),
+        );
+        let (app, _) = s.connect("app", true);
+        s.subscribe(app, &[("pong", QoS::AtMostOnce)]);
+        let (car, _) = s.connect("car1", true);
+        s.publish(car, "ping", "1", QoS::AtLeastOnce, false);
+        assert_eq!(s.received(app), [("pong".into(), "1".into())]);
+        // A will is seen too (a bridge relays it); a denied or reserved one is not.
+        let mut connect = connect_packet("car2", true, 60);
+        connect.will = Some(will("cars/car2/gone", b"x", false));
+        let (car2, _) = s.connect_with(TransportInfo::default(), connect);
+        s.drop_connection(car2);
+        s.publish(car, "$aws/things/car1/shadow/update", "{}", QoS::AtMostOnce, false);
+        let seen = &s.broker.reserved_mut().seen;
+        let topics: Vec<&str> = seen.iter().map(|(_, t)| t.as_str()).collect();
+        let mut expected = vec!["ping", "cars/car2/gone"];
+        if !profile.reserved_namespace {
+            // Under the Standard profile nothing is reserved: a shadow topic is ordinary.
+            expected.push("$aws/things/car1/shadow/update");
+        }
+        assert_eq!(topics, expected, "{profile:?}");
+        assert_eq!(seen[0].0.as_deref(), Some("car1"));
+    }
+}
