@@ -20,11 +20,13 @@
 //!   and stop.
 
 pub mod bridge;
+pub mod cli;
 pub mod cloud_link;
 pub mod device_auth;
 pub mod fleet_summary;
 pub mod handlers;
 pub mod program;
+pub mod provision;
 pub mod server;
 pub mod services;
 
