@@ -5,3 +5,5 @@
 //!
 //! May import: `net/`, `engine/`, `store/`, `config/`, `device/` (the session the core reaches
 //! the cloud with). Never `broker/`.
+
+pub mod spool;
