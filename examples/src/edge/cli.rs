@@ -90,10 +90,12 @@ pub fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        println!(
-            "READY edge core {} local_mqtts={} cloud={}:{}",
-            config.thing_name, running.local_mqtts, config.cloud.host, config.cloud.mqtts_port
-        );
+        let ready = serde_json::json!({
+            "core": config.thing_name,
+            "localMqtts": running.local_mqtts.to_string(),
+            "cloud": format!("{}:{}", config.cloud.host, config.cloud.mqtts_port),
+        });
+        println!("READY {ready}");
         let status = async {
             if cli.status_secs == 0 {
                 return std::future::pending::<()>().await;

@@ -29,6 +29,7 @@ pub mod program;
 pub mod provision;
 pub mod server;
 pub mod services;
+pub mod spool;
 
 use iot_shadow::sync::{Direction, Strategy, SyncConfig};
 

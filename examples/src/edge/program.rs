@@ -547,7 +547,14 @@ impl EdgeCore {
                 Ok(PublishOutcome::Accepted(id)) => {
                     self.in_cloud.insert(id, message.seq);
                 }
-                Ok(_) => self.spool.acked(message.seq),
+                Ok(_) => {
+                    self.spool.acked(message.seq);
+                }
+                Err(crate::device::SessionError::QueueFull) => {
+                    // The session's own queue is full (sync requests, status): try next turn.
+                    self.spool.put_back(message.seq);
+                    return;
+                }
                 Err(error) => {
                     // Not valid towards the cloud (a topic over AWS's limits): never will be.
                     tracing::warn!(topic = message.topic, %error, "edge: spooled message refused by the cloud session; dropped");

@@ -177,12 +177,19 @@ fn spawn_engine(
                 .persistence(BrokerPersistence::new(store.clone(), restored))
                 .seed(now)
                 .build(now);
+            let durable = match DurableSpool::open(store.clone()) {
+                Ok(durable) => durable,
+                Err(error) => {
+                    let _ = init_tx.send(Err(error.into()));
+                    return Ok(());
+                }
+            };
             let spool = Spool::open(
                 SpoolConfig {
                     max_bytes: config.spool.max_bytes,
                     keep_qos0_when_offline: config.spool.keep_qos0_when_offline,
                 },
-                DurableSpool::new(store.clone()),
+                durable,
             );
             let sync = ShadowSync::new(sync_config(&config.shadow_sync), records);
             let sync_all = config.shadow_sync.things.iter().any(|t| t == "*");

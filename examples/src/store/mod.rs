@@ -1,9 +1,11 @@
 //! The durable store: one redb database under the data directory holding the certificate registry,
-//! shadows, retained messages and persistent sessions with their queued messages.
+//! shadows, retained messages, persistent sessions with their queued messages, and the edge
+//! core's [`spool`] of cloud-bound messages.
 //!
 //! Writes are batched: the broker records changes through [`BrokerPersistence`] and
-//! [`DurableShadows`] into one pending batch, and the engine commits it (one fsync) before it
-//! writes the packets that acknowledge those changes.
+//! [`DurableShadows`] (the edge core its spool through [`spool::DurableSpool`]) into one pending
+//! batch, and the engine commits it (one fsync) before it writes the packets that acknowledge
+//! those changes.
 //!
 //! Also here: the [`data_dir`] (the store file, the development CA, server and device
 //! certificates) and the SigV4 [`access_keys`] kept in the store.
@@ -12,6 +14,7 @@
 
 pub mod access_keys;
 pub mod data_dir;
+pub mod spool;
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -35,6 +38,9 @@ const MESSAGES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("messages")
 const SHADOWS: TableDefinition<&str, &[u8]> = TableDefinition::new("shadows");
 /// The edge core's shadow sync records. Key: as [`SHADOWS`]. Value: the record's JSON.
 const SYNC: TableDefinition<&str, &[u8]> = TableDefinition::new("shadow_sync");
+/// The edge spool. Key: sequence number (8 bytes big-endian). Value: the message as
+/// `encode_message` writes it.
+const SPOOL: TableDefinition<&[u8], &[u8]> = TableDefinition::new("spool");
 
 const REGISTRY_KEY: &str = "registry";
 
@@ -65,6 +71,8 @@ enum Op {
     DeleteShadow(String),
     PutMeta(String, Vec<u8>),
     PutSync(String, Vec<u8>),
+    PutSpool(u64, Vec<u8>),
+    DeleteSpool(u64),
 }
 
 /// The database and the batch of changes not yet committed.
@@ -99,13 +107,23 @@ fn shadow_key(key: &ShadowKey) -> String {
 
 /// `[qos][retain][topic len u16][topic][payload]`.
 fn encode_message(message: &Message) -> Vec<u8> {
-    let topic = message.topic.as_str().as_bytes();
-    let mut out = Vec::with_capacity(4 + topic.len() + message.payload.len());
-    out.push(message.qos as u8);
-    out.push(u8::from(message.retain));
+    encode_message_parts(
+        message.topic.as_str(),
+        &message.payload,
+        message.qos,
+        message.retain,
+    )
+}
+
+/// [`encode_message`] from the parts of a message. The topic is at most 65,535 bytes (MQTT's).
+fn encode_message_parts(topic: &str, payload: &[u8], qos: QoS, retain: bool) -> Vec<u8> {
+    let topic = topic.as_bytes();
+    let mut out = Vec::with_capacity(4 + topic.len() + payload.len());
+    out.push(qos as u8);
+    out.push(u8::from(retain));
     out.extend_from_slice(&u16::try_from(topic.len()).unwrap_or(u16::MAX).to_be_bytes());
     out.extend_from_slice(topic);
-    out.extend_from_slice(&message.payload);
+    out.extend_from_slice(payload);
     out
 }
 
@@ -205,6 +223,7 @@ impl Store {
                 txn.open_table(t).map_err(redb_err)?;
             }
             txn.open_table(MESSAGES).map_err(redb_err)?;
+            txn.open_table(SPOOL).map_err(redb_err)?;
             txn.commit().map_err(redb_err)?;
         }
         let mut shadows = BTreeMap::new();
@@ -249,6 +268,7 @@ impl Store {
             let mut messages = txn.open_table(MESSAGES).map_err(redb_err)?;
             let mut shadows = txn.open_table(SHADOWS).map_err(redb_err)?;
             let mut sync = txn.open_table(SYNC).map_err(redb_err)?;
+            let mut spool = txn.open_table(SPOOL).map_err(redb_err)?;
             for op in self.pending.drain(..) {
                 match op {
                     Op::PutRetained(k, v) => retained.insert(k.as_str(), v.as_slice()).map(|_| ()),
@@ -261,6 +281,10 @@ impl Store {
                     Op::DeleteShadow(k) => shadows.remove(k.as_str()).map(|_| ()),
                     Op::PutMeta(k, v) => meta.insert(k.as_str(), v.as_slice()).map(|_| ()),
                     Op::PutSync(k, v) => sync.insert(k.as_str(), v.as_slice()).map(|_| ()),
+                    Op::PutSpool(seq, v) => spool
+                        .insert(seq.to_be_bytes().as_slice(), v.as_slice())
+                        .map(|_| ()),
+                    Op::DeleteSpool(seq) => spool.remove(seq.to_be_bytes().as_slice()).map(|_| ()),
                 }
                 .map_err(redb_err)?;
             }
