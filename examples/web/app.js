@@ -1,7 +1,8 @@
 // The dashboard: sign in (temporary credentials from /dashboard/login), then MQTT over WebSocket
 // to the same broker the cars use. Telemetry fills the track and the table; lifecycle events say
 // who is online; a selected car's shadow comes live from `update/documents` (and `get` once);
-// desired state and commands go out as MQTT publishes. Rendering is batched to one frame at a
+// desired state and commands go out as MQTT publishes. Edge cores report on `edge/{core}/status`
+// (online, the cars behind them) and `fleet/{core}/summary`. Rendering is batched to one frame at a
 // time, so a thousand cars stay fluid.
 
 import { presignMqttUrl } from "./sigv4.js";
@@ -9,6 +10,8 @@ import { MqttClient } from "./mqtt.js";
 
 const $ = (id) => document.getElementById(id);
 const cars = new Map(); // thing -> { telemetry, online, seen, history: [{speed, battery}], dot, row }
+const cores = new Map(); // edge core -> { online, things, seen, spool, summary, item }
+const CORE_SILENCE_MS = 30_000; // a core publishes its status every 10 s while it is online
 let client = null;
 let credentials = null;
 let selected = null;
@@ -89,6 +92,18 @@ function onMessage(topic, text) {
     if (kind === "update/documents") showShadow(payload.current, payload.current.version);
     else if (kind === "get/accepted") showShadow(payload, payload.version);
     else if (kind.endsWith("rejected")) showError(`shadow: ${payload.code} ${payload.message}`);
+  } else if (parts[0] === "edge" && parts[2] === "status") {
+    const entry = core(parts[1]);
+    entry.online = payload.online === true;
+    entry.things = Array.isArray(payload.things) ? payload.things : entry.things;
+    if (!entry.online) entry.things = [];
+    entry.spool = payload.spool || null;
+    entry.seen = Date.now();
+    for (const thing of entry.things) car(thing).changed = true;
+    coresDirty = true;
+  } else if (parts[0] === "fleet" && parts[2] === "summary") {
+    core(parts[1]).summary = payload;
+    coresDirty = true;
   } else if (parts[0] === "cars" && parts[2] === "commands" && parts[3] === "result") {
     if (parts[1] === selected) {
       const item = document.createElement("li");
@@ -98,6 +113,41 @@ function onMessage(topic, text) {
     }
   }
   dirty = true;
+}
+
+let coresDirty = false;
+function core(name) {
+  let entry = cores.get(name);
+  if (!entry) {
+    entry = { name, online: false, things: [], seen: 0, spool: null, summary: null };
+    entry.item = document.createElement("li");
+    entry.item.dataset.core = name;
+    $("cores").append(entry.item);
+    $("cores-panel").hidden = false;
+    cores.set(name, entry);
+  }
+  return entry;
+}
+
+/** The edge core a car is behind, if any (by the cores' latest status). */
+function via(thing) {
+  for (const entry of cores.values()) {
+    if (entry.online && entry.things.includes(thing)) return entry.name;
+  }
+  return "cloud";
+}
+
+function renderCores(wall) {
+  for (const entry of cores.values()) {
+    const online = entry.online && wall - entry.seen <= CORE_SILENCE_MS;
+    const s = entry.summary;
+    const summary = s ? ` · last minute: ${s.cars} cars, ${s.messages} messages, avg ${s.speed?.avg ?? "–"} km/h` : "";
+    const spool = entry.spool ? ` · spool ${entry.spool.queued}` : "";
+    const text = `${entry.name}: ${online ? "online" : "offline"} · ${online ? entry.things.length : 0} cars behind it${spool}${summary}`;
+    const className = online ? "core online" : "core offline";
+    if (entry.item.textContent !== text) entry.item.textContent = text;
+    if (entry.item.className !== className) entry.item.className = className;
+  }
 }
 
 let shadowState = null;
@@ -191,6 +241,10 @@ function render(now) {
     }
   }
   $("counts").textContent = `${online} online of ${cars.size}`;
+  if (coresDirty || sweep) {
+    coresDirty = false;
+    renderCores(wall);
+  }
   // The table is text-heavy: twice a second, and only rows whose car changed.
   if (now - lastTable > 500 || sweep) {
     lastTable = now;
@@ -203,6 +257,7 @@ function render(now) {
       const texts = [
         entry.thing,
         entry.wasOnline ? "online" : "offline",
+        entry.wasOnline ? via(entry.thing) : "",
         t.speed ?? "",
         t.battery ?? "",
         t.lights ?? "",
@@ -290,6 +345,8 @@ function start() {
   });
   client.subscribe("cars/+/telemetry", 0);
   client.subscribe("$aws/events/presence/+/+", 0);
+  client.subscribe("edge/+/status", 1);
+  client.subscribe("fleet/+/summary", 0);
   // Temporary credentials end: say so, and stop, rather than fail quietly on the next reconnect.
   clearInterval(expiryTimer);
   expiryTimer = setInterval(() => {

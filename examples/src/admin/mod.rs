@@ -487,7 +487,8 @@ pub fn run_each<T>(
     }
 }
 
-/// The policy of web dashboard users: connect as `dashboard-*`, watch every car (telemetry,
+/// The policy of web dashboard users: connect as `dashboard-*`, watch the edge cores (`edge/…`,
+/// `fleet/…`) and every car (telemetry,
 /// command results, lifecycle events, shadows) and talk to them (commands, shadow updates and
 /// gets).
 pub fn dashboard_policy(region: &str, account: &str) -> String {
@@ -500,11 +501,15 @@ pub fn dashboard_policy(region: &str, account: &str) -> String {
                 format!("{arn}:topicfilter/cars/*"),
                 format!("{arn}:topicfilter/$aws/events/presence/*"),
                 format!("{arn}:topicfilter/$aws/things/*"),
+                format!("{arn}:topicfilter/edge/*"),
+                format!("{arn}:topicfilter/fleet/*"),
             ]},
             {"Effect": "Allow", "Action": "iot:Receive", "Resource": [
                 format!("{arn}:topic/cars/*"),
                 format!("{arn}:topic/$aws/events/presence/*"),
                 format!("{arn}:topic/$aws/things/*"),
+                format!("{arn}:topic/edge/*"),
+                format!("{arn}:topic/fleet/*"),
             ]},
             {"Effect": "Allow", "Action": "iot:Publish", "Resource": [
                 format!("{arn}:topic/cars/*/commands"),
