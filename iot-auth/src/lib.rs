@@ -9,6 +9,8 @@
 //! - [`provision`]: a development CA and `create-keys-and-certificate` (rcgen).
 //! - [`sigv4`]: SigV4 verification, header and presigned forms.
 //! - [`policy`]: policy documents, compiled and evaluated.
+//! - [`client_device`]: Greengrass v2 client-device authorization (device groups, selection
+//!   rules, allow-only policies) for the edge core's local broker.
 //!
 //! This crate does no I/O and reads no clock: time comes in as an argument (rustls passes it to
 //! the verifier). It knows nothing of MQTT sockets.
@@ -20,6 +22,7 @@
 /// Length of an AWS IoT certificate id: the lower-case hex SHA-256 of the certificate's DER.
 pub const CERTIFICATE_ID_HEX_LEN: usize = 64;
 
+pub mod client_device;
 pub mod endpoint;
 pub mod policy;
 pub mod provision;
