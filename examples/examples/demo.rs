@@ -15,7 +15,7 @@ use iot_examples::admin::{self, AdminCommand};
 use iot_examples::config::BrokerConfig;
 use iot_examples::device::ReconnectPolicy;
 use iot_examples::device::car::FleetCounters;
-use iot_examples::device::car::fleet::{self, FleetOptions, FleetTransport};
+use iot_examples::device::car::fleet::{self, FleetOptions, FleetRoute, FleetTransport};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
@@ -138,6 +138,8 @@ fn main() -> ExitCode {
         };
         let (stop, shutdown) = watch::channel(false);
         let options = FleetOptions {
+            first: 0,
+            route: FleetRoute::Direct,
             count: cli.cars,
             host: "localhost".into(),
             port: running.mqtts.port(),

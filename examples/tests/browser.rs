@@ -27,7 +27,7 @@ use aws_sigv4::sign::v4;
 use common::*;
 use iot_examples::admin::AdminCommand;
 use iot_examples::device::car::FleetCounters;
-use iot_examples::device::car::fleet::{self, FleetOptions, FleetTransport};
+use iot_examples::device::car::fleet::{self, FleetOptions, FleetRoute, FleetTransport};
 use tokio::sync::watch;
 
 fn browser_dir() -> PathBuf {
@@ -133,6 +133,8 @@ async fn the_dashboard_in_a_real_browser() {
     let fleet_task = tokio::spawn({
         let config = config.clone();
         let options = FleetOptions {
+            first: 0,
+            route: FleetRoute::Direct,
             count: 3,
             host: "localhost".into(),
             port: running.mqtts.port(),

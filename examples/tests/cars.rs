@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use common::*;
 use iot_examples::device::car::FleetCounters;
-use iot_examples::device::car::fleet::{self, FleetManifest, FleetOptions, FleetTransport};
+use iot_examples::device::car::fleet::{self, FleetManifest, FleetOptions, FleetRoute, FleetTransport};
 use mqtt_codec::QoS;
 use rumqttc::{Event, Packet};
 use serde_json::{Value, json};
@@ -27,6 +27,8 @@ use tokio::sync::watch;
 fn options(count: usize, port: u16, transport: FleetTransport) -> FleetOptions {
     FleetOptions {
         count,
+        first: 0,
+        route: FleetRoute::Direct,
         host: "localhost".into(),
         port,
         transport,

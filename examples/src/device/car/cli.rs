@@ -10,7 +10,7 @@ use mqtt_codec::QoS;
 use tokio::sync::watch;
 
 use super::FleetCounters;
-use super::fleet::{self, FleetOptions, FleetTransport};
+use super::fleet::{self, FleetOptions, FleetRoute, FleetTransport};
 use crate::config::BrokerConfig;
 use crate::device::ReconnectPolicy;
 
@@ -39,6 +39,13 @@ struct Cli {
     /// How the cars connect.
     #[arg(long, value_enum, default_value_t = FleetTransport::Mtls)]
     transport: FleetTransport,
+    /// Skip this many cars of the fleet (run `car-{first+1}` onwards).
+    #[arg(long, default_value_t = 0)]
+    first: usize,
+    /// Connect to an edge core at --host/--port instead of the cloud, trusting the core's CA
+    /// (its `{data_dir}/ca/ca.pem`).
+    #[arg(long, value_name = "FILE")]
+    core_ca: Option<PathBuf>,
     /// Telemetry interval in milliseconds.
     #[arg(long, default_value_t = 1000)]
     interval_ms: u64,
@@ -78,7 +85,7 @@ pub fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-    let manifest = match fleet::provision(&config, cli.count) {
+    let manifest = match fleet::provision(&config, cli.first + cli.count) {
         Ok(manifest) => manifest,
         Err(error) => {
             eprintln!("error: {error}");
@@ -86,6 +93,11 @@ pub fn main() -> ExitCode {
         }
     };
     let options = FleetOptions {
+        first: cli.first,
+        route: match &cli.core_ca {
+            Some(ca) => FleetRoute::Core { ca: ca.clone() },
+            None => FleetRoute::Direct,
+        },
         count: cli.count,
         host: cli.host.clone(),
         port: cli.port.unwrap_or(match cli.transport {

@@ -240,11 +240,27 @@ pub enum FleetTransport {
     Tcp,
 }
 
+/// Where each car's broker is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FleetRoute {
+    /// The broker at the fleet's host and port, trusted by the cloud's CA.
+    Direct,
+    /// An edge core at the fleet's host and port, trusted by the core's CA (this PEM file).
+    Core {
+        /// The core's CA certificate.
+        ca: PathBuf,
+    },
+}
+
 /// How a fleet runs.
 #[derive(Debug, Clone)]
 pub struct FleetOptions {
     /// Cars.
     pub count: usize,
+    /// Cars of the manifest skipped before the first one run (0: from `car-0001`).
+    pub first: usize,
+    /// Where the cars' broker is.
+    pub route: FleetRoute,
     /// The broker's host (TLS server name).
     pub host: String,
     /// Its port for the transport.
@@ -279,7 +295,10 @@ pub async fn run(
     counters: Arc<FleetCounters>,
     shutdown: watch::Receiver<bool>,
 ) -> Result<(), FleetError> {
-    let ca = crate::store::data_dir::DataDir::new(&config.data_dir).ca_cert();
+    let ca = match &options.route {
+        FleetRoute::Direct => crate::store::data_dir::DataDir::new(&config.data_dir).ca_cert(),
+        FleetRoute::Core { ca } => ca.clone(),
+    };
     let shared_tls = match options.transport {
         FleetTransport::Wss => Some(tls_config(&ca, None).map_err(|reason| FleetError::Tls {
             thing: "cars-fleet".into(),
@@ -288,7 +307,7 @@ pub async fn run(
         _ => None,
     };
     let mut tasks = Vec::new();
-    let cars = manifest.cars.iter().take(options.count);
+    let cars = manifest.cars.iter().skip(options.first).take(options.count);
     let step = options.ramp_up / u32::try_from(options.count.max(1)).unwrap_or(u32::MAX);
     for (index, credentials) in cars.enumerate() {
         let transport = match options.transport {
@@ -329,7 +348,7 @@ pub async fn run(
         let mut session = ClientSession::new(session_options);
         let mut car = Car::new(
             &credentials.thing,
-            index as u64 + 1,
+            (options.first + index) as u64 + 1,
             u64::try_from(options.every.as_millis()).unwrap_or(1000),
             options.telemetry_qos,
             &mut session,
