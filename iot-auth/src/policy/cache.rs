@@ -316,7 +316,10 @@ mod tests {
         assert!(g.greengrass_discover("car-1").is_allowed());
         assert!(!g.greengrass_discover("core-1").is_allowed());
         // Discover implies nothing else.
-        assert!(!g.greengrass_put_certificate_authorities("car-1").is_allowed());
+        assert!(
+            !g.greengrass_put_certificate_authorities("car-1")
+                .is_allowed()
+        );
         assert!(
             !g.greengrass_connectivity_info(Action::GreengrassUpdateConnectivityInfo, "car-1")
                 .is_allowed()
@@ -337,11 +340,19 @@ mod tests {
                 r#"{{"Effect":"Allow","Action":"{action}","Resource":"*"}}"#
             ));
             let discover = g.greengrass_discover("car-1").is_allowed();
-            assert_eq!(discover, covers && action != "greengrass:*ConnectivityInfo", "{action}");
+            assert_eq!(
+                discover,
+                covers && action != "greengrass:*ConnectivityInfo",
+                "{action}"
+            );
             let update = g
                 .greengrass_connectivity_info(Action::GreengrassUpdateConnectivityInfo, "core")
                 .is_allowed();
-            assert_eq!(update, covers && action != "GREENGRASS:discover", "{action}");
+            assert_eq!(
+                update,
+                covers && action != "GREENGRASS:discover",
+                "{action}"
+            );
         }
     }
 
@@ -355,7 +366,10 @@ mod tests {
             Action::GreengrassGetConnectivityInfo,
             Action::GreengrassUpdateConnectivityInfo,
         ] {
-            assert!(g.greengrass_connectivity_info(action, "core-1").is_allowed());
+            assert!(
+                g.greengrass_connectivity_info(action, "core-1")
+                    .is_allowed()
+            );
             assert!(!g.greengrass_connectivity_info(action, "car-1").is_allowed());
         }
         // The iot thing ARN is another resource.
@@ -393,6 +407,9 @@ mod tests {
         );
         assert!(g.greengrass_discover("car-1").is_allowed());
         assert!(!g.greengrass_discover("car-9").is_allowed());
-        assert!(g.greengrass_put_certificate_authorities("core").is_allowed());
+        assert!(
+            g.greengrass_put_certificate_authorities("core")
+                .is_allowed()
+        );
     }
 }
