@@ -726,7 +726,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             cores.core("core-1").unwrap().certificate_authorities,
-            [pem.clone()]
+            std::slice::from_ref(&pem)
         );
         for bad in [
             vec![],
