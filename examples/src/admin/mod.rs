@@ -7,6 +7,7 @@
 //! May import: `store/`, `config/`. Must not import a program folder: a program hands the
 //! socket the function that runs a command on its engine.
 
+pub mod greengrass;
 pub mod socket;
 
 use std::collections::BTreeMap;
@@ -24,7 +25,10 @@ use crate::config::BrokerConfig;
 use crate::engine::now_ms;
 use crate::store::access_keys::{AccessKeyError, AccessKeys};
 use crate::store::data_dir::{DataDir, Opened, SetupError, write_file};
+use crate::store::greengrass::{CoreDeviceError, CoreDevices};
 use crate::store::{DurableShadows, SharedStore, StoreError};
+
+pub use self::greengrass::GreengrassCommand;
 
 /// Why an administrative command failed.
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +73,12 @@ pub enum AdminError {
     /// The shadow service's error document (e.g. no such shadow).
     #[error("{0}")]
     Shadow(String),
+    /// A Greengrass request was refused (unknown core thing, a bad entry, a bound reached).
+    #[error(transparent)]
+    Greengrass(#[from] CoreDeviceError),
+    /// `--connectivity-info` could not be read.
+    #[error("connectivity info: {0}")]
+    ConnectivityInfo(String),
     /// The running broker's admin socket could not be reached or answered badly.
     #[error("admin socket {path}: {reason}")]
     Socket {
@@ -189,6 +199,9 @@ pub enum AdminCommand {
         #[arg(long)]
         shadow_name: Option<String>,
     },
+    /// The Greengrass V2 commands (`aws greengrassv2 …`).
+    #[command(flatten)]
+    Greengrass(GreengrassCommand),
 }
 
 impl AdminCommand {
@@ -216,6 +229,8 @@ pub struct Account<'a> {
     pub ca: &'a CertificateAuthority,
     /// The SigV4 access keys.
     pub access_keys: &'a mut AccessKeys,
+    /// The Greengrass core devices (connectivity, CAs, client device associations).
+    pub greengrass: &'a mut CoreDevices,
 }
 
 /// A certificate id from an id or a certificate ARN; any other principal as given.
@@ -380,6 +395,11 @@ pub fn execute(account: Account<'_>, command: AdminCommand) -> Result<Value, Adm
             keys.save(&mut store.borrow_mut());
             json!({})
         }
+        AdminCommand::Greengrass(command) => {
+            let output = greengrass::execute(registry, account.greengrass, command, now as u64)?;
+            account.greengrass.save(&mut store.borrow_mut());
+            return Ok(output);
+        }
         AdminCommand::GetThingShadow {
             thing_name,
             shadow_name,
@@ -463,6 +483,7 @@ pub fn run_each<T>(
             ..
         }) => {
             let mut access_keys = AccessKeys::load(&store, &config.account)?;
+            let mut greengrass = CoreDevices::load(&store)?;
             let store = store.shared();
             let output = script(&mut |command| {
                 execute(
@@ -472,6 +493,7 @@ pub fn run_each<T>(
                         registry: &mut registry,
                         ca: &ca,
                         access_keys: &mut access_keys,
+                        greengrass: &mut greengrass,
                     },
                     command,
                 )

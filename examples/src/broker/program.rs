@@ -20,6 +20,8 @@ use crate::admin::{Account, AdminCommand, AdminError, execute};
 use crate::config::BrokerConfig;
 use crate::engine::{Program, Reply, Turn};
 use crate::store::access_keys::AccessKeys;
+use crate::store::discover_response::ConnectivityInfo;
+use crate::store::greengrass::{CoreDeviceError, SharedCoreDevices};
 use crate::store::{BrokerPersistence, SharedStore};
 
 /// What the cloud broker's listeners ask its engine.
@@ -66,6 +68,26 @@ pub enum BrokerRequest {
         /// The answer.
         reply: Reply<MetricsSnapshot>,
     },
+    /// A core device replaces its connectivity information (Greengrass `UpdateConnectivityInfo`
+    /// over HTTPS): the new version, or why not. Saved in this turn's commit.
+    UpdateConnectivityInfo {
+        /// The core device's thing name.
+        core: String,
+        /// The new endpoints.
+        entries: Vec<ConnectivityInfo>,
+        /// The answer.
+        reply: Reply<Result<String, CoreDeviceError>>,
+    },
+    /// A core device uploads the CA certificates of its local broker (Greengrass
+    /// `PutCertificateAuthorities` over HTTPS). Saved in this turn's commit.
+    PutCertificateAuthorities {
+        /// The core device's thing name.
+        core: String,
+        /// PEM certificates.
+        pems: Vec<String>,
+        /// The answer.
+        reply: Reply<Result<(), CoreDeviceError>>,
+    },
     /// An administrative command from the admin socket.
     Admin {
         /// The command.
@@ -91,23 +113,25 @@ pub struct MetricsSnapshot {
 }
 
 /// The cloud broker program: its broker's parts, and what its requests need besides the broker
-/// (the registry, access keys and CA the admin commands change).
+/// (the registry, access keys, CA and Greengrass core devices the admin commands change).
 #[derive(Debug)]
 pub struct CloudBroker {
     config: BrokerConfig,
     registry: Arc<RwLock<CertificateRegistry>>,
     access_keys: Arc<RwLock<AccessKeys>>,
     ca: Arc<CertificateAuthority>,
+    greengrass: SharedCoreDevices,
     saved_generation: u64,
 }
 
 impl CloudBroker {
-    /// The program over the live registry, access keys and CA.
+    /// The program over the live registry, access keys, CA and Greengrass core devices.
     pub fn new(
         config: BrokerConfig,
         registry: Arc<RwLock<CertificateRegistry>>,
         access_keys: Arc<RwLock<AccessKeys>>,
         ca: Arc<CertificateAuthority>,
+        greengrass: SharedCoreDevices,
     ) -> Self {
         let saved_generation = registry
             .read()
@@ -118,8 +142,30 @@ impl CloudBroker {
             registry,
             access_keys,
             ca,
+            greengrass,
             saved_generation,
         }
+    }
+
+    /// Applies `change` to the Greengrass core devices, checking things against the registry,
+    /// and records the document in the store when it succeeded.
+    fn change_greengrass<T>(
+        &self,
+        store: &SharedStore,
+        change: impl FnOnce(
+            &mut crate::store::greengrass::CoreDevices,
+            &dyn Fn(&str) -> bool,
+        ) -> Result<T, CoreDeviceError>,
+    ) -> Result<T, CoreDeviceError> {
+        let registry = self.registry.read().unwrap_or_else(PoisonError::into_inner);
+        let mut cores = self
+            .greengrass
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        let exists = |thing: &str| registry.thing(thing).is_some();
+        let outcome = change(&mut cores, &exists)?;
+        cores.save(&mut store.borrow_mut());
+        Ok(outcome)
     }
 
     /// Records the registry in the store's batch when it changed since it was last saved (a
@@ -218,6 +264,22 @@ impl Program for CloudBroker {
                 };
                 turn.reply(reply, snapshot);
             }
+            BrokerRequest::UpdateConnectivityInfo {
+                core,
+                entries,
+                reply,
+            } => {
+                let answer = self.change_greengrass(turn.store, |cores, exists| {
+                    cores.update_connectivity_info(&core, entries, exists)
+                });
+                turn.reply(reply, answer);
+            }
+            BrokerRequest::PutCertificateAuthorities { core, pems, reply } => {
+                let answer = self.change_greengrass(turn.store, |cores, exists| {
+                    cores.put_certificate_authorities(&core, pems, exists)
+                });
+                turn.reply(reply, answer);
+            }
             BrokerRequest::Admin { command, reply } => {
                 let answer = {
                     let mut registry = self
@@ -228,6 +290,10 @@ impl Program for CloudBroker {
                         .access_keys
                         .write()
                         .unwrap_or_else(PoisonError::into_inner);
+                    let mut greengrass = self
+                        .greengrass
+                        .write()
+                        .unwrap_or_else(PoisonError::into_inner);
                     execute(
                         Account {
                             config: &self.config,
@@ -235,6 +301,7 @@ impl Program for CloudBroker {
                             registry: &mut registry,
                             ca: &self.ca,
                             access_keys: &mut keys,
+                            greengrass: &mut greengrass,
                         },
                         command,
                     )

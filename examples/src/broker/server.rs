@@ -29,6 +29,7 @@ use crate::engine::{self, EngineHandle, connection, now_ms};
 use crate::net::listener::{BindError, accept_tls, bind, local_addr};
 use crate::store::access_keys::{AccessKeys, SharedAccessKeys};
 use crate::store::data_dir::{DataDir, SetupError};
+use crate::store::greengrass::{CoreDevices, SharedCoreDevices};
 use crate::store::{BrokerPersistence, DurableShadows, StoreError};
 
 /// Why the broker did not start.
@@ -86,6 +87,7 @@ pub struct Running {
 struct Init {
     registry: Arc<RwLock<CertificateRegistry>>,
     access_keys: Arc<RwLock<AccessKeys>>,
+    greengrass: SharedCoreDevices,
     server_cert_pem: String,
     server_key_pem: String,
 }
@@ -110,9 +112,10 @@ fn spawn_engine(
                 .and_then(|opened| {
                     let restored = opened.store.load_broker_state()?;
                     let keys = AccessKeys::load(&opened.store, &config.account)?;
-                    Ok((opened, restored, keys))
+                    let greengrass = CoreDevices::load(&opened.store)?;
+                    Ok((opened, restored, keys, greengrass))
                 });
-            let (opened, restored, access_keys) = match opened {
+            let (opened, restored, access_keys, greengrass) = match opened {
                 Ok(opened) => opened,
                 Err(error) => {
                     let _ = init_tx.send(Err(error));
@@ -121,6 +124,7 @@ fn spawn_engine(
             };
             let registry = Arc::new(RwLock::new(opened.registry));
             let access_keys = Arc::new(RwLock::new(access_keys));
+            let greengrass = Arc::new(RwLock::new(greengrass));
             let ca = Arc::new(opened.ca);
             let store = opened.store.shared();
             let broker = Broker::builder(config.profile())
@@ -133,11 +137,17 @@ fn spawn_engine(
                 .persistence(BrokerPersistence::new(store.clone(), restored))
                 .seed(now)
                 .build(now);
-            let program =
-                CloudBroker::new(config.clone(), registry.clone(), access_keys.clone(), ca);
+            let program = CloudBroker::new(
+                config.clone(),
+                registry.clone(),
+                access_keys.clone(),
+                ca,
+                greengrass.clone(),
+            );
             let _ = init_tx.send(Ok(Init {
                 registry,
                 access_keys,
+                greengrass,
                 server_cert_pem: opened.server_cert_pem,
                 server_key_pem: opened.server_key_pem,
             }));
@@ -186,6 +196,7 @@ pub async fn start(config: &BrokerConfig) -> Result<Running, StartError> {
     let http = Arc::new(HttpContext {
         engine: engine.clone(),
         registry: init.registry.clone(),
+        greengrass: init.greengrass.clone(),
         // boto3 signs HTTPS with `iotdata`; AWS's pages and the WebSocket use `iotdevicegateway`.
         sigv4: Verifier::new(
             SharedAccessKeys(init.access_keys.clone()),

@@ -8,12 +8,15 @@
 //! those changes.
 //!
 //! Also here: the [`data_dir`] (the store file, the development CA, server and device
-//! certificates) and the SigV4 [`access_keys`] kept in the store.
+//! certificates), the SigV4 [`access_keys`] and the Greengrass core devices ([`greengrass`], with
+//! the [`discover_response`] they answer devices with) kept in the store.
 //!
 //! May import: `config/`. Must not import a program folder.
 
 pub mod access_keys;
 pub mod data_dir;
+pub mod discover_response;
+pub mod greengrass;
 pub mod spool;
 
 use std::cell::RefCell;

@@ -27,11 +27,23 @@ pub enum Action {
     GetRetainedMessage,
     /// `iot:ListRetainedMessages` (REST, `ListRetainedMessages`): resource `*`.
     ListRetainedMessages,
+    /// `greengrass:Discover` (Greengrass discovery, `GET /greengrass/discover/thing/{thing}`):
+    /// resource `thing/{thing}`, the client device asking, never the core.
+    GreengrassDiscover,
+    /// `greengrass:GetConnectivityInfo`: resource
+    /// `arn:aws:greengrass:{region}:{account}:/greengrass/things/{core}/connectivityInfo`.
+    GreengrassGetConnectivityInfo,
+    /// `greengrass:UpdateConnectivityInfo`: resource as for
+    /// [`GreengrassGetConnectivityInfo`](Self::GreengrassGetConnectivityInfo).
+    GreengrassUpdateConnectivityInfo,
+    /// `greengrass:PutCertificateAuthorities` (a core uploads the CAs of its local broker): AWS
+    /// documents the action with resource `*` only; we check it on the core's `thing/{core}`.
+    GreengrassPutCertificateAuthorities,
 }
 
 impl Action {
     /// Every action.
-    pub const ALL: [Action; 11] = [
+    pub const ALL: [Action; 15] = [
         Action::Connect,
         Action::Publish,
         Action::Subscribe,
@@ -43,12 +55,18 @@ impl Action {
         Action::ListNamedShadowsForThing,
         Action::GetRetainedMessage,
         Action::ListRetainedMessages,
+        Action::GreengrassDiscover,
+        Action::GreengrassGetConnectivityInfo,
+        Action::GreengrassUpdateConnectivityInfo,
+        Action::GreengrassPutCertificateAuthorities,
     ];
 
-    /// The policy name, e.g. `iot:Publish`.
+    /// The policy name, e.g. `iot:Publish` or `greengrass:Discover`.
     ///
     /// ```
-    /// assert_eq!(iot_auth::policy::Action::RetainPublish.name(), "iot:RetainPublish");
+    /// use iot_auth::policy::Action;
+    /// assert_eq!(Action::RetainPublish.name(), "iot:RetainPublish");
+    /// assert_eq!(Action::GreengrassDiscover.name(), "greengrass:Discover");
     /// ```
     pub fn name(self) -> &'static str {
         match self {
@@ -63,6 +81,10 @@ impl Action {
             Action::ListNamedShadowsForThing => "iot:ListNamedShadowsForThing",
             Action::GetRetainedMessage => "iot:GetRetainedMessage",
             Action::ListRetainedMessages => "iot:ListRetainedMessages",
+            Action::GreengrassDiscover => "greengrass:Discover",
+            Action::GreengrassGetConnectivityInfo => "greengrass:GetConnectivityInfo",
+            Action::GreengrassUpdateConnectivityInfo => "greengrass:UpdateConnectivityInfo",
+            Action::GreengrassPutCertificateAuthorities => "greengrass:PutCertificateAuthorities",
         }
     }
 }
@@ -74,17 +96,23 @@ impl fmt::Display for Action {
 }
 
 /// Builds the resource ARNs of one account and region:
-/// `arn:aws:iot:{region}:{account}:{kind}/{name}`.
+/// `arn:aws:iot:{region}:{account}:{kind}/{name}`, and the one Greengrass resource that lives
+/// under `arn:aws:greengrass:…` (a core's connectivity information).
 ///
 /// ```
 /// use iot_auth::policy::ResourceArns;
 /// let arns = ResourceArns::new("us-east-1", "123456789012");
 /// assert_eq!(arns.topic("a/b"), "arn:aws:iot:us-east-1:123456789012:topic/a/b");
 /// assert_eq!(arns.thing("car", Some("gps")), "arn:aws:iot:us-east-1:123456789012:thing/car/gps");
+/// assert_eq!(
+///     arns.connectivity_info("core-1"),
+///     "arn:aws:greengrass:us-east-1:123456789012:/greengrass/things/core-1/connectivityInfo"
+/// );
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResourceArns {
     prefix: String,
+    greengrass_prefix: String,
 }
 
 impl ResourceArns {
@@ -92,7 +120,18 @@ impl ResourceArns {
     pub fn new(region: &str, account: &str) -> Self {
         ResourceArns {
             prefix: format!("arn:aws:iot:{region}:{account}:"),
+            greengrass_prefix: format!("arn:aws:greengrass:{region}:{account}:"),
         }
+    }
+
+    /// `arn:aws:greengrass:{region}:{account}:/greengrass/things/{core}/connectivityInfo`, the
+    /// resource of `greengrass:GetConnectivityInfo` and `greengrass:UpdateConnectivityInfo` (as
+    /// AWS's minimal core-device policy names it).
+    pub fn connectivity_info(&self, core: &str) -> String {
+        format!(
+            "{}/greengrass/things/{core}/connectivityInfo",
+            self.greengrass_prefix
+        )
     }
 
     /// `…:client/{client_id}`.
@@ -124,9 +163,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_are_distinct_and_in_the_iot_namespace() {
+    fn names_are_distinct_and_in_the_iot_or_greengrass_namespace() {
         let mut names: Vec<&str> = Action::ALL.iter().map(|a| a.name()).collect();
-        assert!(names.iter().all(|n| n.starts_with("iot:")));
+        assert!(
+            names
+                .iter()
+                .all(|n| n.starts_with("iot:") || n.starts_with("greengrass:"))
+        );
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), Action::ALL.len());
@@ -141,5 +184,27 @@ mod tests {
         );
         assert!(Action::ALL.contains(&Action::GetRetainedMessage));
         assert!(Action::ALL.contains(&Action::ListRetainedMessages));
+    }
+
+    #[test]
+    fn greengrass_actions_are_listed_with_their_names() {
+        for (action, name) in [
+            (Action::GreengrassDiscover, "greengrass:Discover"),
+            (
+                Action::GreengrassGetConnectivityInfo,
+                "greengrass:GetConnectivityInfo",
+            ),
+            (
+                Action::GreengrassUpdateConnectivityInfo,
+                "greengrass:UpdateConnectivityInfo",
+            ),
+            (
+                Action::GreengrassPutCertificateAuthorities,
+                "greengrass:PutCertificateAuthorities",
+            ),
+        ] {
+            assert_eq!(action.name(), name);
+            assert!(Action::ALL.contains(&action));
+        }
     }
 }

@@ -201,6 +201,28 @@ impl PolicyGuard {
     pub fn list_retained_messages(&mut self) -> Decision {
         self.decide(Action::ListRetainedMessages, "*".to_owned())
     }
+
+    /// `greengrass:Discover` on `thing/{thing}`: may the caller learn the cores `thing` is
+    /// associated with. Thing policy variables never resolve here (AWS: unsupported for
+    /// Greengrass data-plane operations), so only names and wildcards match.
+    pub fn greengrass_discover(&mut self, thing: &str) -> Decision {
+        let resource = self.arns.thing(thing, None);
+        self.decide(Action::GreengrassDiscover, resource)
+    }
+
+    /// `greengrass:GetConnectivityInfo` or `greengrass:UpdateConnectivityInfo` on the core's
+    /// `arn:aws:greengrass:…:/greengrass/things/{core}/connectivityInfo`; any other action is
+    /// decided on that resource as well.
+    pub fn greengrass_connectivity_info(&mut self, action: Action, core: &str) -> Decision {
+        let resource = self.arns.connectivity_info(core);
+        self.decide(action, resource)
+    }
+
+    /// `greengrass:PutCertificateAuthorities` on the core's `thing/{core}`.
+    pub fn greengrass_put_certificate_authorities(&mut self, core: &str) -> Decision {
+        let resource = self.arns.thing(core, None);
+        self.decide(Action::GreengrassPutCertificateAuthorities, resource)
+    }
 }
 
 #[cfg(test)]
@@ -283,6 +305,111 @@ mod tests {
                 policy: "p".into(),
                 statement: 2
             }
+        );
+    }
+
+    #[test]
+    fn greengrass_discover_is_checked_on_the_callers_thing_arn() {
+        let mut g = guard(
+            r#"{"Effect":"Allow","Action":"greengrass:Discover","Resource":"ARN:thing/car-*"}"#,
+        );
+        assert!(g.greengrass_discover("car-1").is_allowed());
+        assert!(!g.greengrass_discover("core-1").is_allowed());
+        // Discover implies nothing else.
+        assert!(
+            !g.greengrass_put_certificate_authorities("car-1")
+                .is_allowed()
+        );
+        assert!(
+            !g.greengrass_connectivity_info(Action::GreengrassUpdateConnectivityInfo, "car-1")
+                .is_allowed()
+        );
+        assert!(!g.shadow(Action::GetThingShadow, "car-1", None).is_allowed());
+    }
+
+    #[test]
+    fn greengrass_wildcards_and_star_cover_the_greengrass_actions_but_iot_star_does_not() {
+        for (action, covers) in [
+            ("greengrass:*", true),
+            ("*", true),
+            ("GREENGRASS:discover", true),
+            ("greengrass:*ConnectivityInfo", true),
+            ("iot:*", false),
+        ] {
+            let mut g = guard(&format!(
+                r#"{{"Effect":"Allow","Action":"{action}","Resource":"*"}}"#
+            ));
+            let discover = g.greengrass_discover("car-1").is_allowed();
+            assert_eq!(
+                discover,
+                covers && action != "greengrass:*ConnectivityInfo",
+                "{action}"
+            );
+            let update = g
+                .greengrass_connectivity_info(Action::GreengrassUpdateConnectivityInfo, "core")
+                .is_allowed();
+            assert_eq!(
+                update,
+                covers && action != "GREENGRASS:discover",
+                "{action}"
+            );
+        }
+    }
+
+    #[test]
+    fn connectivity_info_uses_the_greengrass_arn() {
+        let mut g = guard(
+            r#"{"Effect":"Allow","Action":["greengrass:GetConnectivityInfo","greengrass:UpdateConnectivityInfo"],
+                "Resource":"arn:aws:greengrass:us-east-1:123456789012:/greengrass/things/core-*/connectivityInfo"}"#,
+        );
+        for action in [
+            Action::GreengrassGetConnectivityInfo,
+            Action::GreengrassUpdateConnectivityInfo,
+        ] {
+            assert!(
+                g.greengrass_connectivity_info(action, "core-1")
+                    .is_allowed()
+            );
+            assert!(!g.greengrass_connectivity_info(action, "car-1").is_allowed());
+        }
+        // The iot thing ARN is another resource.
+        let mut g = guard(
+            r#"{"Effect":"Allow","Action":"greengrass:UpdateConnectivityInfo","Resource":"ARN:thing/core-1"}"#,
+        );
+        assert!(
+            !g.greengrass_connectivity_info(Action::GreengrassUpdateConnectivityInfo, "core-1")
+                .is_allowed()
+        );
+    }
+
+    #[test]
+    fn thing_variables_do_not_resolve_for_greengrass_discover() {
+        // HTTPS callers have no client id, so `${iot:Connection.Thing.ThingName}` stays literal.
+        let policy = Policy::parse(
+            "p",
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"greengrass:Discover",
+                "Resource":"arn:aws:iot:us-east-1:123456789012:thing/${iot:Connection.Thing.ThingName}"}]}"#,
+        )
+        .unwrap();
+        let mut g = PolicyGuard::new(
+            vec![Arc::new(policy)],
+            ResourceArns::new("us-east-1", "123456789012"),
+            RequestContext::default(),
+        );
+        assert!(!g.greengrass_discover("car-1").is_allowed());
+    }
+
+    #[test]
+    fn an_explicit_deny_wins_over_greengrass_star() {
+        let mut g = guard(
+            r#"{"Effect":"Allow","Action":"greengrass:*","Resource":"*"},
+               {"Effect":"Deny","Action":"greengrass:Discover","Resource":"ARN:thing/car-9"}"#,
+        );
+        assert!(g.greengrass_discover("car-1").is_allowed());
+        assert!(!g.greengrass_discover("car-9").is_allowed());
+        assert!(
+            g.greengrass_put_certificate_authorities("core")
+                .is_allowed()
         );
     }
 }

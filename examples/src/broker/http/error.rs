@@ -1,7 +1,7 @@
 //! Every way an HTTPS request to the data plane fails, and the one place it becomes a response:
 //! AWS's status code, the `x-amzn-ErrorType` header AWS SDKs read to pick the exception
 //! (boto3's `ResourceNotFoundException`, `ConflictException`, …), and a JSON body with a
-//! `message`.
+//! `message` (or the body AWS documents for the operation, as Greengrass discovery's).
 
 use std::borrow::Cow;
 
@@ -13,8 +13,11 @@ use serde_json::json;
 
 use crate::engine::now_ms;
 use crate::net::http::{Body, json_response, new_request_id};
+use crate::store::greengrass::CoreDeviceError;
 
-/// The error types of the AWS IoT data plane (`iot-data` service model), each with its status.
+/// The error types of the AWS IoT data plane (`iot-data` service model) and of the Greengrass V2
+/// data plane (`ValidationException`, `AccessDeniedException`, `ServiceQuotaExceededException`),
+/// each with its status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorType {
@@ -40,11 +43,17 @@ pub enum ErrorType {
     InternalFailure,
     /// 503: the service is stopping or cannot serve now.
     ServiceUnavailable,
+    /// 400 (Greengrass): the request does not satisfy the API's constraints.
+    Validation,
+    /// 403 (Greengrass): the policy does not allow the action.
+    AccessDenied,
+    /// 402 (Greengrass): a quota was reached.
+    ServiceQuotaExceeded,
 }
 
 impl ErrorType {
-    /// Every type.
-    pub const ALL: [ErrorType; 11] = [
+    /// Every type; for a status shared by two, the `iot-data` one comes first.
+    pub const ALL: [ErrorType; 14] = [
         ErrorType::InvalidRequest,
         ErrorType::Unauthorized,
         ErrorType::Forbidden,
@@ -56,6 +65,9 @@ impl ErrorType {
         ErrorType::Throttling,
         ErrorType::InternalFailure,
         ErrorType::ServiceUnavailable,
+        ErrorType::Validation,
+        ErrorType::AccessDenied,
+        ErrorType::ServiceQuotaExceeded,
     ];
 
     /// The HTTP status.
@@ -72,6 +84,9 @@ impl ErrorType {
             ErrorType::Throttling => StatusCode::TOO_MANY_REQUESTS,
             ErrorType::InternalFailure => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorType::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorType::Validation => StatusCode::BAD_REQUEST,
+            ErrorType::AccessDenied => StatusCode::FORBIDDEN,
+            ErrorType::ServiceQuotaExceeded => StatusCode::PAYMENT_REQUIRED,
         }
     }
 
@@ -95,10 +110,14 @@ impl ErrorType {
             ErrorType::Throttling => "ThrottlingException",
             ErrorType::InternalFailure => "InternalFailureException",
             ErrorType::ServiceUnavailable => "ServiceUnavailableException",
+            ErrorType::Validation => "ValidationException",
+            ErrorType::AccessDenied => "AccessDeniedException",
+            ErrorType::ServiceQuotaExceeded => "ServiceQuotaExceededException",
         }
     }
 
-    /// The type of an error status (unknown statuses are internal failures).
+    /// The type of an error status (unknown statuses are internal failures; a status two types
+    /// share gives the `iot-data` one).
     pub fn from_status(status: u16) -> ErrorType {
         ErrorType::ALL
             .into_iter()
@@ -129,6 +148,18 @@ pub enum ApiError {
     /// The engine stopped, or its store commit failed, before answering.
     #[error("the broker is stopping")]
     EngineStopped,
+    /// An error of `kind` whose body AWS documents in a shape of its own (Greengrass discovery's
+    /// `{"errorMessage": …}`): sent as given.
+    #[error("{kind:?}: {body}")]
+    Document {
+        /// The error type.
+        kind: ErrorType,
+        /// The whole body.
+        body: serde_json::Value,
+    },
+    /// The Greengrass core devices refused a change or a read.
+    #[error(transparent)]
+    Greengrass(#[from] CoreDeviceError),
 }
 
 impl ApiError {
@@ -163,6 +194,12 @@ impl ApiError {
             ApiError::Signature(SigV4Error::Unsigned) => ErrorType::Unauthorized,
             ApiError::Signature(_) => ErrorType::Forbidden,
             ApiError::EngineStopped => ErrorType::ServiceUnavailable,
+            ApiError::Document { kind, .. } => *kind,
+            ApiError::Greengrass(CoreDeviceError::ThingNotFound(_)) => ErrorType::ResourceNotFound,
+            ApiError::Greengrass(CoreDeviceError::QuotaExceeded(_)) => {
+                ErrorType::ServiceQuotaExceeded
+            }
+            ApiError::Greengrass(_) => ErrorType::Validation,
         }
     }
 
@@ -172,6 +209,7 @@ impl ApiError {
         let request_id = new_request_id();
         let body = match &self {
             ApiError::Shadow(error) => error.to_json(now_ms() / 1000, None),
+            ApiError::Document { body, .. } => body.to_string(),
             ApiError::Signature(SigV4Error::Unsigned) => json!({
                 "message": "Missing authentication: a client certificate or a SigV4 signature",
                 "traceId": request_id,
@@ -201,9 +239,47 @@ mod tests {
     #[test]
     fn every_type_round_trips_through_its_status() {
         for kind in ErrorType::ALL {
-            assert_eq!(ErrorType::from_status(kind.status().as_u16()), kind);
+            let back = ErrorType::from_status(kind.status().as_u16());
+            match kind {
+                // Greengrass's types share their status with an iot-data one, which wins.
+                ErrorType::Validation => assert_eq!(back, ErrorType::InvalidRequest),
+                ErrorType::AccessDenied => assert_eq!(back, ErrorType::Forbidden),
+                _ => assert_eq!(back, kind),
+            }
             assert!(kind.name().ends_with("Exception"));
         }
+    }
+
+    #[test]
+    fn greengrass_errors_carry_their_types_and_documents_their_bodies() {
+        let cases = [
+            (
+                CoreDeviceError::ThingNotFound("c".into()),
+                404,
+                "ResourceNotFoundException",
+            ),
+            (
+                CoreDeviceError::Validation("v".into()),
+                400,
+                "ValidationException",
+            ),
+            (
+                CoreDeviceError::QuotaExceeded("q".into()),
+                402,
+                "ServiceQuotaExceededException",
+            ),
+        ];
+        for (error, status, name) in cases {
+            let response = ApiError::from(error).into_response();
+            assert_eq!(response.status().as_u16(), status);
+            assert_eq!(response.headers().get("x-amzn-ErrorType").unwrap(), name);
+        }
+        let response = ApiError::Document {
+            kind: ErrorType::ResourceNotFound,
+            body: json!({"errorMessage": "gone"}),
+        }
+        .into_response();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
     }
 
     #[test]

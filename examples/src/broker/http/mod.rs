@@ -1,6 +1,7 @@
 //! The HTTPS side of the endpoint, as AWS IoT serves it on 443 and 8443: the AWS IoT data plane
-//! (`iot-data`: publish, Device Shadow REST, retained messages) and `GET /mqtt`, the WebSocket
-//! upgrade for MQTT.
+//! (`iot-data`: publish, Device Shadow REST, retained messages), the Greengrass data plane
+//! (discovery for client devices; connectivity information and CA certificates for core
+//! devices) and `GET /mqtt`, the WebSocket upgrade for MQTT.
 //!
 //! A request is authenticated by the TLS client certificate when one was presented, else by
 //! SigV4 (the `Authorization` header, or a presigned query), then routed by one table of routes to one
@@ -9,6 +10,8 @@
 //! ([`error`]).
 
 mod assets;
+mod core_device;
+mod discover;
 pub mod error;
 mod login;
 mod mqtt;
@@ -37,6 +40,7 @@ use super::program::BrokerRequest;
 use crate::engine::{EngineHandle, now_ms};
 use crate::net::http::{Body, BodyError, header_pairs, read_body, serve_connection};
 use crate::store::access_keys::SharedAccessKeys;
+use crate::store::greengrass::SharedCoreDevices;
 
 /// Everything a request handler needs, shared by every HTTPS connection.
 pub struct HttpContext {
@@ -44,6 +48,8 @@ pub struct HttpContext {
     pub engine: EngineHandle<BrokerRequest>,
     /// Certificates, things and policies.
     pub registry: Arc<RwLock<CertificateRegistry>>,
+    /// The Greengrass core devices (read here; changed on the engine thread).
+    pub greengrass: SharedCoreDevices,
     /// SigV4 verification against the access keys.
     pub sigv4: Verifier<SharedAccessKeys>,
     /// ARNs of this region and account.
@@ -129,6 +135,8 @@ pub struct Caller {
     pub principal: String,
     /// The client's address.
     pub peer: SocketAddr,
+    /// Authenticated by a TLS client certificate (else by SigV4).
+    pub by_certificate: bool,
 }
 
 /// One authenticated data-plane request, as a resource handler sees it.
@@ -155,6 +163,12 @@ enum Resource {
     RetainedMessage,
     /// `GET /retainedMessage?maxResults=&nextToken=`.
     RetainedMessages,
+    /// `GET /greengrass/discover/thing/{thing}` (Greengrass `Discover`).
+    GreengrassDiscover,
+    /// `GET`/`PUT /greengrass/things/{core}/connectivityInfo`.
+    ConnectivityInfo,
+    /// `PUT /greengrass/v2/coreDevices/{core}/certificateAuthorities`.
+    CertificateAuthorities,
 }
 
 /// How a route matches a path.
@@ -169,7 +183,7 @@ enum PathPattern {
 }
 
 /// The routes, in the order they are tried.
-const ROUTES: [(PathPattern, Resource); 5] = [
+const ROUTES: [(PathPattern, Resource); 8] = [
     (PathPattern::Prefix("/topics/"), Resource::Publish),
     (PathPattern::Around("/things/", "/shadow"), Resource::Shadow),
     (
@@ -183,6 +197,18 @@ const ROUTES: [(PathPattern, Resource); 5] = [
     (
         PathPattern::Exact("/retainedMessage"),
         Resource::RetainedMessages,
+    ),
+    (
+        PathPattern::Prefix("/greengrass/discover/thing/"),
+        Resource::GreengrassDiscover,
+    ),
+    (
+        PathPattern::Around("/greengrass/things/", "/connectivityInfo"),
+        Resource::ConnectivityInfo,
+    ),
+    (
+        PathPattern::Around("/greengrass/v2/coreDevices/", "/certificateAuthorities"),
+        Resource::CertificateAuthorities,
     ),
 ];
 
@@ -287,6 +313,7 @@ async fn handle(
     let query = request.uri().query().unwrap_or("").to_owned();
     let headers = header_pairs(&request);
     if path == "/mqtt" && mqtt::is_upgrade(&request) {
+        let by_certificate = certificate.is_some();
         let principal = match certificate {
             Some(principal) => principal,
             None => {
@@ -299,7 +326,11 @@ async fn handle(
         };
         return Ok(mqtt::upgrade(
             request,
-            Caller { principal, peer },
+            Caller {
+                principal,
+                peer,
+                by_certificate,
+            },
             context.clone(),
         ));
     }
@@ -321,6 +352,7 @@ async fn handle(
             ),
             BodyError::Unreadable => ApiError::invalid("The request body could not be read"),
         })?;
+    let by_certificate = certificate.is_some();
     let principal = match certificate {
         Some(principal) => principal,
         None => authenticate_sigv4(context, method.as_str(), &path, &query, &headers, &body)
@@ -333,7 +365,11 @@ async fn handle(
         ));
     };
     let request = ApiRequest {
-        caller: Caller { principal, peer },
+        caller: Caller {
+            principal,
+            peer,
+            by_certificate,
+        },
         method,
         rest,
         query: &query,
@@ -345,6 +381,11 @@ async fn handle(
         Resource::NamedShadows => named_shadows::handle(context, request).await,
         Resource::RetainedMessage => retained::get(context, request).await,
         Resource::RetainedMessages => retained::list(context, request).await,
+        Resource::GreengrassDiscover => discover::handle(context, request),
+        Resource::ConnectivityInfo => core_device::connectivity_info(context, request).await,
+        Resource::CertificateAuthorities => {
+            core_device::certificate_authorities(context, request).await
+        }
     }
 }
 
@@ -376,6 +417,19 @@ mod tests {
             Some((Resource::RetainedMessages, ""))
         );
         assert_eq!(route("/retainedMessages"), None);
+        assert_eq!(
+            route("/greengrass/discover/thing/car-1"),
+            Some((Resource::GreengrassDiscover, "car-1"))
+        );
+        assert_eq!(
+            route("/greengrass/things/core-1/connectivityInfo"),
+            Some((Resource::ConnectivityInfo, "core-1"))
+        );
+        assert_eq!(
+            route("/greengrass/v2/coreDevices/core-1/certificateAuthorities"),
+            Some((Resource::CertificateAuthorities, "core-1"))
+        );
+        assert_eq!(route("/greengrass/things/core-1"), None);
         assert_eq!(route("/nothing"), None);
     }
 }
