@@ -1,9 +1,13 @@
-//! Everything at once: the cloud broker on its embedded store (`./aws-iot-data`), a fleet of
-//! simulated cars connected to it over mTLS, and the web dashboard with a user to sign in as.
+//! Everything at once: the cloud broker on its embedded store (`./aws-iot-data`), an edge core
+//! (Greengrass-style, `./aws-iot-data/edge`), a fleet of simulated cars over mTLS, and the web
+//! dashboard with a user to sign in as. Every car finds its broker by Greengrass discovery: half
+//! of them are associated with the edge core and talk to it (it relays to the cloud, syncs their
+//! shadows and keeps them going while the cloud is away); the others talk to the cloud.
 //!
-//! `cargo run --release --example demo` (`-- --cars 20` for more). The first run provisions the
-//! cars, the dashboard user and its policy; later runs reuse them. It prints the dashboard's URL
-//! and the login; Ctrl-C stops the cars, then the broker (wills fire, the store is committed).
+//! `cargo run --release --example demo` (`-- --cars 20` for more, `--edge-cars 0` for none behind
+//! the core). The first run provisions the cars, the core, the dashboard user and its policy;
+//! later runs reuse them. It prints the dashboard's URL and the login; Ctrl-C stops the cars, the
+//! core, then the broker (wills fire, the stores are committed).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -15,6 +19,7 @@ use iot_examples::admin::{self, AdminCommand};
 use iot_examples::config::BrokerConfig;
 use iot_examples::device::ReconnectPolicy;
 use iot_examples::device::car::FleetCounters;
+use iot_examples::config::edge::EdgeConfig;
 use iot_examples::device::car::fleet::{self, FleetOptions, FleetRoute, FleetTransport};
 use serde_json::{Value, json};
 use tokio::sync::watch;
@@ -26,6 +31,9 @@ struct Cli {
     /// How many cars.
     #[arg(long, default_value_t = 10)]
     cars: usize,
+    /// How many of them (the last ones) are behind the edge core (default: half).
+    #[arg(long)]
+    edge_cars: Option<usize>,
     /// The broker's configuration file (defaults need none).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -49,6 +57,9 @@ enum LoginError {
     /// An admin command failed.
     #[error(transparent)]
     Admin(#[from] admin::AdminError),
+    /// The edge core could not be provisioned.
+    #[error(transparent)]
+    Core(#[from] iot_examples::edge::provision::ProvisionError),
     /// The login could not be saved.
     #[error(transparent)]
     Write(#[from] iot_examples::store::data_dir::SetupError),
@@ -92,6 +103,50 @@ fn dashboard_login(config: &BrokerConfig) -> Result<(String, String), LoginError
     Ok((user, password))
 }
 
+/// The edge core's configuration for the demo: its data beside the cloud's, the cloud's CA and
+/// ports, its local broker on a free port.
+fn edge_config(config: &BrokerConfig) -> EdgeConfig {
+    let mut edge = EdgeConfig::default();
+    edge.data_dir = config.data_dir.join("edge");
+    let ca = iot_examples::store::data_dir::DataDir::new(&config.data_dir).ca_cert();
+    edge.cloud.ca = ca.clone();
+    edge.local.client_device_ca = ca;
+    edge.cloud.certificate = edge.data_dir.join("core").join("core.cert.pem");
+    edge.cloud.private_key = edge.data_dir.join("core").join("core.private.key");
+    edge.cloud.mqtts_port = config.listeners.mqtts_port;
+    edge.cloud.https_port = config.listeners.alpn_port.unwrap_or(8443);
+    edge.local.mqtts_port = 0;
+    edge
+}
+
+/// Makes the core a thing of the cloud (once) and associates cars `first+1..=count` with it.
+fn provision_edge(
+    config: &BrokerConfig,
+    edge: &EdgeConfig,
+    manifest: &fleet::FleetManifest,
+    first: usize,
+) -> Result<(), LoginError> {
+    iot_examples::edge::provision::provision_core(config, edge)?;
+    let things: Vec<String> = manifest
+        .cars
+        .iter()
+        .skip(first)
+        .map(|c| c.thing.clone())
+        .collect();
+    admin::run_each(config, |exec| {
+        for chunk in things.chunks(100) {
+            exec(AdminCommand::Greengrass(
+                admin::GreengrassCommand::BatchAssociateClientDeviceWithCoreDevice {
+                    core_device_thing_name: edge.thing_name.clone(),
+                    thing_names: chunk.to_vec(),
+                },
+            ))?;
+        }
+        Ok(())
+    })?;
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     iot_examples::config::init_logging("warn");
@@ -118,6 +173,15 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let edge_cars = cli.edge_cars.unwrap_or(cli.cars / 2).min(cli.cars);
+    let first_edge_car = cli.cars - edge_cars;
+    let edge = edge_config(&config);
+    if edge_cars > 0 {
+        if let Err(error) = provision_edge(&config, &edge, &manifest, first_edge_car) {
+            eprintln!("error: edge core: {error}");
+            return ExitCode::FAILURE;
+        }
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -136,10 +200,35 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        let core = if edge_cars > 0 {
+            let mut edge = edge.clone();
+            edge.cloud.mqtts_port = running.mqtts.port();
+            edge.cloud.https_port = running.alpn.map_or(8443, |a| a.port());
+            match iot_examples::edge::server::start(&edge).await {
+                Ok(core) => {
+                    if !core.registered(Duration::from_secs(10)).await {
+                        eprintln!("warning: the edge core is not registered for discovery yet");
+                    }
+                    Some(core)
+                }
+                Err(error) => {
+                    eprintln!("error: edge core: {error}");
+                    running.shutdown().await;
+                    return ExitCode::FAILURE;
+                }
+            }
+        } else {
+            None
+        };
         let (stop, shutdown) = watch::channel(false);
         let options = FleetOptions {
             first: 0,
-            route: FleetRoute::Direct,
+            route: match running.alpn {
+                Some(alpn) => FleetRoute::Discovery {
+                    https_port: alpn.port(),
+                },
+                None => FleetRoute::Direct,
+            },
             count: cli.cars,
             host: "localhost".into(),
             port: running.mqtts.port(),
@@ -165,7 +254,8 @@ fn main() -> ExitCode {
         println!(
             "\n  Dashboard  {dashboard}\n  Sign in    user {user}, password {password}\n  \
              ({} cars; the page's certificate comes from the development CA {}: accept it or\n  \
-             trust that CA in your browser)\n  MQTT/TLS   localhost:{}   metrics {}\n  Ctrl-C stops everything.\n",
+             trust that CA in your browser)\n  MQTT/TLS   localhost:{}   metrics {}\n  \
+             Edge core  {}\n  Ctrl-C stops everything.\n",
             cli.cars,
             iot_examples::store::data_dir::DataDir::new(&config.data_dir)
                 .ca_cert()
@@ -174,12 +264,25 @@ fn main() -> ExitCode {
             running
                 .metrics
                 .map_or_else(|| "off".to_owned(), |m| format!("http://{m}/metrics")),
+            core.as_ref().map_or_else(
+                || "none".to_owned(),
+                |c| format!(
+                    "{} at localhost:{} with {edge_cars} cars behind it (cars {}-{})",
+                    edge.thing_name,
+                    c.local_mqtts.port(),
+                    first_edge_car + 1,
+                    cli.cars
+                )
+            ),
         );
         iot_examples::net::signal::terminated().await;
-        println!("stopping: cars, then the broker");
+        println!("stopping: cars, the edge core, then the broker");
         let _ = stop.send(true);
         if let Ok(Err(error)) = fleet_task.await {
             eprintln!("error: {error}");
+        }
+        if let Some(core) = core {
+            core.shutdown().await;
         }
         running.shutdown().await;
         ExitCode::SUCCESS

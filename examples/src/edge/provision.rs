@@ -48,7 +48,10 @@ pub fn core_policy(cloud: &BrokerConfig, core: &str) -> String {
                 format!("{arn}:topicfilter/cars/*"),
                 format!("{arn}:topicfilter/$aws/things/*/shadow/*"),
             ]},
-            {"Effect": "Allow", "Action": "greengrass:*", "Resource": format!("{arn}:thing/{core}")},
+            {"Effect": "Allow", "Action": "greengrass:*", "Resource": [
+                format!("{arn}:thing/{core}"),
+                format!("arn:aws:greengrass:{}:{}:/greengrass/things/{core}/connectivityInfo", cloud.region, cloud.account),
+            ]},
         ]
     })
     .to_string()

@@ -34,6 +34,7 @@ use super::services::EdgeServices;
 use super::spool::{Spool, SpoolConfig};
 use super::{cloud_link, sync_config};
 use crate::config::edge::EdgeConfig;
+use crate::device::greengrass;
 use crate::device::{
     ClientSession, Endpoint, ReconnectPolicy, SessionOptions, TlsConfigError, Transport,
     WillMessage, client_tls_config,
@@ -41,6 +42,7 @@ use crate::device::{
 use crate::engine::{self, EngineHandle, connection, now_ms};
 use crate::net::listener::{BindError, accept_tls, bind, local_addr};
 use crate::store::data_dir::{SetupError, load_or_create_ca, write_file};
+use crate::store::discover_response::ConnectivityInfo;
 use crate::store::spool::DurableSpool;
 use crate::store::{BrokerPersistence, DurableShadows, Store, StoreError};
 
@@ -92,6 +94,7 @@ pub struct RunningEdge {
     /// The core's CA certificate (PEM): what devices trust, published for discovery.
     pub ca_pem: String,
     stop: watch::Sender<bool>,
+    registered: watch::Receiver<bool>,
     link: Option<JoinHandle<()>>,
     tasks: Vec<JoinHandle<()>>,
     engine_thread: Option<std::thread::JoinHandle<Result<(), StoreError>>>,
@@ -345,16 +348,81 @@ pub async fn start(config: &EdgeConfig) -> Result<RunningEdge, EdgeStartError> {
         },
         shutdown,
     ));
+    let mut tasks = tasks;
+    let (registered_tx, registered) = watch::channel(false);
+    if config.cloud.register_connectivity {
+        tasks.push(tokio::spawn(register(
+            config.clone(),
+            local_mqtts.port(),
+            init.ca_pem.clone(),
+            registered_tx,
+        )));
+    }
     tracing::info!(%local_mqtts, core = config.thing_name, "edge core started");
     Ok(RunningEdge {
         local_mqtts,
         engine,
         ca_pem: init.ca_pem,
         stop,
+        registered,
         link: Some(link),
         tasks,
         engine_thread: Some(engine_thread),
     })
+}
+
+/// Tells the cloud where the core is and which CA signs its server certificate (Greengrass's
+/// `UpdateConnectivityInfo` and `PutCertificateAuthorities`), so client devices discover it;
+/// retried with a growing delay until the cloud has both.
+async fn register(config: EdgeConfig, port: u16, ca_pem: String, done: watch::Sender<bool>) {
+    let tls = match client_tls_config(
+        &config.cloud.ca,
+        Some((&config.cloud.certificate, &config.cloud.private_key)),
+    ) {
+        Ok(tls) => tls,
+        Err(error) => {
+            tracing::error!(%error, "edge: cannot register with the cloud");
+            return;
+        }
+    };
+    let cloud = Endpoint {
+        host: config.cloud.host.clone(),
+        port: config.cloud.https_port,
+        transport: Transport::Tls(tls),
+    };
+    let entries: Vec<ConnectivityInfo> = config
+        .local
+        .host_addresses
+        .iter()
+        .enumerate()
+        .map(|(i, host)| ConnectivityInfo {
+            id: format!("{}-{i}", config.thing_name),
+            host_address: host.clone(),
+            port_number: port,
+            metadata: "local MQTT over TLS".into(),
+        })
+        .collect();
+    let mut delay = Duration::from_millis(500);
+    loop {
+        let result = async {
+            greengrass::put_certificate_authorities(&cloud, &config.thing_name, &[ca_pem.clone()])
+                .await?;
+            greengrass::update_connectivity_info(&cloud, &config.thing_name, &entries).await
+        }
+        .await;
+        match result {
+            Ok(version) => {
+                tracing::info!(version, port, "edge: connectivity and CA registered for discovery");
+                let _ = done.send(true);
+                return;
+            }
+            Err(error) => {
+                tracing::info!(%error, "edge: registering for discovery failed; will retry");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(30));
+            }
+        }
+    }
 }
 
 async fn accept_loop(
@@ -391,6 +459,15 @@ async fn accept_loop(
 }
 
 impl RunningEdge {
+    /// Waits until the cloud knows the core's connectivity and CA (so devices discover it), at
+    /// most `timeout`; whether it does.
+    pub async fn registered(&self, timeout: Duration) -> bool {
+        let mut registered = self.registered.clone();
+        tokio::time::timeout(timeout, registered.wait_for(|done| *done))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+
     /// The core's state.
     pub async fn status(&self) -> Option<EdgeStatus> {
         self.engine

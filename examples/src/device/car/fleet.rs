@@ -15,6 +15,7 @@ use tokio::sync::watch;
 use super::app::{Car, CarError, FleetCounters};
 use crate::admin::{AdminCommand, AdminError};
 use crate::config::BrokerConfig;
+use crate::device::greengrass::{DeviceIdentity, GreengrassDiscovery};
 use crate::device::{
     ClientSession, client_tls_config, Endpoint, ReconnectPolicy, SessionOptions, SigV4Credentials, Transport,
 };
@@ -109,6 +110,7 @@ fn car_policy(config: &BrokerConfig, thing: &str) -> String {
                 format!("{arn}:topicfilter/cars/{thing}/*"),
                 format!("{arn}:topicfilter/$aws/things/{thing}/shadow/*"),
             ]},
+            {"Effect": "Allow", "Action": "greengrass:Discover", "Resource": format!("{arn}:thing/{thing}")},
         ]
     })
     .to_string()
@@ -250,6 +252,12 @@ pub enum FleetRoute {
         /// The core's CA certificate.
         ca: PathBuf,
     },
+    /// Greengrass discovery: each car asks the cloud (its HTTPS port on the fleet's host) for
+    /// its core devices and connects to one, or to the cloud when it has none (mTLS only).
+    Discovery {
+        /// The cloud's HTTPS (ALPN) port.
+        https_port: u16,
+    },
 }
 
 /// How a fleet runs.
@@ -287,6 +295,16 @@ fn tls_config(
     client_tls_config(ca, identity).map_err(|e| e.to_string())
 }
 
+fn car_identity(car: &CarCredentials) -> Result<DeviceIdentity, FleetError> {
+    let read = |path: &Path| std::fs::read_to_string(path).map_err(|e| file_error(path, e));
+    DeviceIdentity::from_pem(&read(&car.certificate)?, &read(&car.private_key)?).map_err(|e| {
+        FleetError::Tls {
+            thing: car.thing.clone(),
+            reason: e.to_string(),
+        }
+    })
+}
+
 /// Runs the fleet until `shutdown`; each car is a task with its own session.
 pub async fn run(
     config: &BrokerConfig,
@@ -296,7 +314,9 @@ pub async fn run(
     shutdown: watch::Receiver<bool>,
 ) -> Result<(), FleetError> {
     let ca = match &options.route {
-        FleetRoute::Direct => crate::store::data_dir::DataDir::new(&config.data_dir).ca_cert(),
+        FleetRoute::Direct | FleetRoute::Discovery { .. } => {
+            crate::store::data_dir::DataDir::new(&config.data_dir).ca_cert()
+        }
         FleetRoute::Core { ca } => ca.clone(),
     };
     let shared_tls = match options.transport {
@@ -357,9 +377,34 @@ pub async fn run(
         let shutdown = shutdown.clone();
         let reconnect = options.reconnect;
         let delay = step * u32::try_from(index).unwrap_or(u32::MAX);
+        let discovery = match (&options.route, &endpoint.transport) {
+            (FleetRoute::Discovery { https_port }, Transport::Tls(tls)) => {
+                let identity = car_identity(credentials)?;
+                let cloud = Endpoint {
+                    host: options.host.clone(),
+                    port: *https_port,
+                    transport: Transport::Tls(tls.clone()),
+                };
+                Some(GreengrassDiscovery::new(
+                    &credentials.thing,
+                    cloud,
+                    identity,
+                    vec![endpoint.clone()],
+                ))
+            }
+            _ => None,
+        };
         tasks.push(tokio::spawn(async move {
             tokio::time::sleep(delay).await;
-            crate::device::run(session, vec![endpoint], &mut car, reconnect, shutdown).await;
+            match discovery {
+                Some(discovery) => {
+                    crate::device::run(session, discovery, &mut car, reconnect, shutdown).await;
+                }
+                None => {
+                    crate::device::run(session, vec![endpoint], &mut car, reconnect, shutdown)
+                        .await;
+                }
+            }
         }));
     }
     for task in tasks {
