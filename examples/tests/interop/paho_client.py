@@ -1,5 +1,6 @@
 """paho-mqtt (Eclipse) against the broker: connect over TLS or WebSocket, subscribe, publish at
-QoS 1, wait for the message to come back. Prints one line the Rust test reads:
+QoS 1 (or --qos), wait for the message to come back (with --qos other than 1 the line ends with
+its delivery QoS, `qos=N`). Prints one line the Rust test reads:
 RECEIVED <payload> | CONNECT_FAILED <reason> | SUBSCRIBE_DENIED | DISCONNECTED <reason> | TIMEOUT."""
 
 import argparse
@@ -22,6 +23,7 @@ def main() -> int:
     parser.add_argument("--client-id", required=True)
     parser.add_argument("--topic", required=True)
     parser.add_argument("--message", default="hello from paho")
+    parser.add_argument("--qos", type=int, choices=[0, 1, 2], default=1)
     args = parser.parse_args()
 
     done = threading.Event()
@@ -47,16 +49,17 @@ def main() -> int:
         if reason_code.is_failure:
             finish(f"CONNECT_FAILED {reason_code}")
             return
-        c.subscribe(args.topic, qos=1)
+        c.subscribe(args.topic, qos=args.qos)
 
     def on_subscribe(c, userdata, mid, reason_codes, properties):
         if any(rc.is_failure for rc in reason_codes):
             finish("SUBSCRIBE_DENIED")
             return
-        c.publish(args.topic, args.message, qos=1)
+        c.publish(args.topic, args.message, qos=args.qos)
 
     def on_message(c, userdata, message):
-        finish("RECEIVED " + message.payload.decode("utf-8", "replace"))
+        text = message.payload.decode("utf-8", "replace")
+        finish(f"RECEIVED {text}" if args.qos == 1 else f"RECEIVED {text} qos={message.qos}")
 
     def on_disconnect(c, userdata, flags, reason_code, properties):
         finish(f"DISCONNECTED {reason_code}")
