@@ -10,6 +10,10 @@
 //! turns desired changes into [`ShadowEvent::Delta`]s for the application, pairs answers with
 //! requests by `clientToken`, and resyncs after a reconnect, a version conflict or a lost answer.
 //!
+//! An edge core's side is [`sync::ShadowSync`]: it keeps a local shadow service's shadows and
+//! their twins in the cloud in step (three-way merge against the last synced state, versions for
+//! conflicts and deletes, Greengrass's directions and strategies).
+//!
 //! ```
 //! use iot_shadow::{MemoryShadowStore, ShadowService};
 //!
@@ -32,6 +36,7 @@ mod merge;
 mod request;
 mod service;
 mod store;
+pub mod sync;
 mod topic;
 
 pub use device::{
