@@ -17,9 +17,9 @@ use std::time::Duration;
 use clap::Parser;
 use iot_examples::admin::{self, AdminCommand};
 use iot_examples::config::BrokerConfig;
+use iot_examples::config::edge::EdgeConfig;
 use iot_examples::device::ReconnectPolicy;
 use iot_examples::device::car::FleetCounters;
-use iot_examples::config::edge::EdgeConfig;
 use iot_examples::device::car::fleet::{self, FleetOptions, FleetRoute, FleetTransport};
 use serde_json::{Value, json};
 use tokio::sync::watch;
@@ -106,8 +106,10 @@ fn dashboard_login(config: &BrokerConfig) -> Result<(String, String), LoginError
 /// The edge core's configuration for the demo: its data beside the cloud's, the cloud's CA and
 /// ports, its local broker on a free port.
 fn edge_config(config: &BrokerConfig) -> EdgeConfig {
-    let mut edge = EdgeConfig::default();
-    edge.data_dir = config.data_dir.join("edge");
+    let mut edge = EdgeConfig {
+        data_dir: config.data_dir.join("edge"),
+        ..EdgeConfig::default()
+    };
     let ca = iot_examples::store::data_dir::DataDir::new(&config.data_dir).ca_cert();
     edge.cloud.ca = ca.clone();
     edge.local.client_device_ca = ca;
@@ -242,15 +244,20 @@ fn main() -> ExitCode {
         let fleet_task = tokio::spawn({
             let config = config.clone();
             async move {
-                fleet::run(&config, &manifest, &options, Arc::new(FleetCounters::default()), shutdown)
-                    .await
+                fleet::run(
+                    &config,
+                    &manifest,
+                    &options,
+                    Arc::new(FleetCounters::default()),
+                    shutdown,
+                )
+                .await
             }
         });
-        let dashboard = running
-            .alpn
-            .map_or_else(|| "(the ALPN port is off)".to_owned(), |a| {
-                format!("https://localhost:{}/dashboard/", a.port())
-            });
+        let dashboard = running.alpn.map_or_else(
+            || "(the ALPN port is off)".to_owned(),
+            |a| format!("https://localhost:{}/dashboard/", a.port()),
+        );
         println!(
             "\n  Dashboard  {dashboard}\n  Sign in    user {user}, password {password}\n  \
              ({} cars; the page's certificate comes from the development CA {}: accept it or\n  \

@@ -18,7 +18,9 @@ use std::time::Duration;
 
 use common::*;
 use iot_examples::device::car::FleetCounters;
-use iot_examples::device::car::fleet::{self, FleetManifest, FleetOptions, FleetRoute, FleetTransport};
+use iot_examples::device::car::fleet::{
+    self, FleetManifest, FleetOptions, FleetRoute, FleetTransport,
+};
 use mqtt_codec::QoS;
 use rumqttc::{Event, Packet};
 use serde_json::{Value, json};

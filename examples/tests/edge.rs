@@ -84,7 +84,13 @@ impl Drop for EdgeProcess {
     }
 }
 
-fn write_edge_config(dir: &Path, cloud_data: &Path, cloud_mqtts: u16, cloud_https: u16, local: u16) -> PathBuf {
+fn write_edge_config(
+    dir: &Path,
+    cloud_data: &Path,
+    cloud_mqtts: u16,
+    cloud_https: u16,
+    local: u16,
+) -> PathBuf {
     let edge = dir.join("edge");
     let ca = cloud_data.join("ca").join("ca.pem");
     let text = format!(
@@ -253,9 +259,12 @@ async fn car_on_core(
     })
     .await;
     for suffix in ["get/accepted", "update/accepted"] {
-        car.subscribe(format!("$aws/things/{CAR}/shadow/{suffix}"), QoS::AtLeastOnce)
-            .await
-            .unwrap();
+        car.subscribe(
+            format!("$aws/things/{CAR}/shadow/{suffix}"),
+            QoS::AtLeastOnce,
+        )
+        .await
+        .unwrap();
         expect(&mut events, "SUBACK", 10, |e| {
             matches!(e, Event::Incoming(Packet::SubAck(_))).then_some(())
         })
@@ -275,7 +284,8 @@ async fn offline_spool_kill_9_and_shadow_convergence() {
     let devices = provision(&cloud_config, 2);
     let (car_device, app) = (&devices[0], &devices[1]);
     attach_new_policy(&cloud_config, "app", APP_POLICY, &app.id);
-    let edge_config_path = write_edge_config(&scratch.0, &cloud_config.data_dir, mqtts, alpn, local);
+    let edge_config_path =
+        write_edge_config(&scratch.0, &cloud_config.data_dir, mqtts, alpn, local);
     let edge_config = EdgeConfig::load(Some(&edge_config_path)).unwrap();
     assert!(iot_examples::edge::provision::provision_core(&cloud_config, &edge_config).unwrap());
 
@@ -303,14 +313,22 @@ async fn offline_spool_kill_9_and_shadow_convergence() {
     // Online: telemetry flows through, a local shadow change reaches the cloud.
     let (car, mut car_events) = car_on_core(car_device, &core_ca, core.local_port).await;
     telemetry(&car, &mut car_events, 0..10).await;
-    update_local(&car, &mut car_events, json!({"reported": {"lights": "on", "odometer": 1}})).await;
+    update_local(
+        &car,
+        &mut car_events,
+        json!({"reported": {"lights": "on", "odometer": 1}}),
+    )
+    .await;
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let (status, doc) = cloud_shadow(alpn, app).await;
         if status == 200 && doc["state"]["reported"]["odometer"] == 1 {
             break;
         }
-        assert!(Instant::now() < deadline, "the local shadow never reached the cloud: {doc}");
+        assert!(
+            Instant::now() < deadline,
+            "the local shadow never reached the cloud: {doc}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
@@ -365,7 +383,13 @@ async fn offline_spool_kill_9_and_shadow_convergence() {
     let mut received = Vec::new();
     let mut summaries = 0;
     while received.iter().collect::<BTreeSet<_>>().len() < 50 {
-        let publish = expect(&mut seen, "the spooled telemetry in the cloud", 60, publish_of).await;
+        let publish = expect(
+            &mut seen,
+            "the spooled telemetry in the cloud",
+            60,
+            publish_of,
+        )
+        .await;
         if publish.topic.starts_with("fleet/") {
             summaries += 1;
         }
@@ -395,7 +419,10 @@ async fn offline_spool_kill_9_and_shadow_convergence() {
         if agreed && cloud_doc["state"]["reported"]["odometer"] == 2 {
             break (cloud_doc, local_doc);
         }
-        assert!(Instant::now() < deadline, "no convergence: cloud {cloud_doc} local {local_doc}");
+        assert!(
+            Instant::now() < deadline,
+            "no convergence: cloud {cloud_doc} local {local_doc}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     let converged = back.elapsed();
@@ -404,6 +431,26 @@ async fn offline_spool_kill_9_and_shadow_convergence() {
     assert_eq!(cloud_doc["state"]["desired"]["speedLimit"], 80);
     assert_eq!(cloud_doc["state"]["desired"]["lights"], "auto");
     assert_eq!(local_doc["state"]["desired"]["lights"], "auto");
+    // The local handler's fleet summary (a minute in production, 2 s here) reaches the cloud
+    // through the `fleet/#` mapping, and the core's status names the car behind it.
+    let mut named = false;
+    while summaries == 0 || !named {
+        let publish = expect(
+            &mut seen,
+            "a fleet summary and the core's status",
+            20,
+            publish_of,
+        )
+        .await;
+        let body: Value = serde_json::from_slice(&publish.payload).unwrap_or_default();
+        if publish.topic == "fleet/edge-core-1/summary" {
+            assert_eq!(body["core"], CORE, "{body}");
+            summaries += 1;
+        }
+        if publish.topic == "edge/edge-core-1/status" && body["online"] == true {
+            named |= body["things"] == json!([CAR]);
+        }
+    }
     eprintln!(
         "edge: 50 messages in the cloud {drained:?} after it came back; shadows converged after {converged:?}; {summaries} fleet summaries seen"
     );

@@ -55,8 +55,10 @@ async fn core(label: &str) -> Core {
     let dir = Scratch::new(label);
     let cloud = config(&dir.0.join("cloud"));
     let devices = provision(&cloud, 2);
-    let mut edge = EdgeConfig::default();
-    edge.data_dir = dir.0.join("edge");
+    let mut edge = EdgeConfig {
+        data_dir: dir.0.join("edge"),
+        ..EdgeConfig::default()
+    };
     // The cloud is nowhere: the core keeps trying, local traffic goes on.
     edge.cloud.mqtts_port = free_port();
     edge.cloud.register_connectivity = false;
@@ -117,7 +119,14 @@ fn paho(core: &Core, ca: &Path, client_id: &str, topic: &str, qos: u8) -> Comman
     command.arg("--cafile").arg(ca);
     command.arg("--cert").arg(&core.device.cert_path);
     command.arg("--key").arg(&core.device.key_path);
-    command.args(["--client-id", client_id, "--topic", topic, "--qos", &qos.to_string()]);
+    command.args([
+        "--client-id",
+        client_id,
+        "--topic",
+        topic,
+        "--qos",
+        &qos.to_string(),
+    ]);
     command
 }
 
@@ -134,7 +143,17 @@ async fn mosquitto_qos2_and_retained_to_a_wildcard() {
     }
     // ... reach a later wildcard subscription (the Standard profile; AWS IoT would not).
     let mut subscribe = mosquitto("mosquitto_sub", &core, "interop-sub");
-    subscribe.args(["-t", "interop/+/state", "-q", "2", "-v", "-C", "2", "-W", "10"]);
+    subscribe.args([
+        "-t",
+        "interop/+/state",
+        "-q",
+        "2",
+        "-v",
+        "-C",
+        "2",
+        "-W",
+        "10",
+    ]);
     let out = run(subscribe).await;
     assert!(out.status.success(), "mosquitto_sub: {}", text(&out));
     let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
@@ -148,8 +167,16 @@ async fn mosquitto_qos2_and_retained_to_a_wildcard() {
     let mut stranger = mosquitto("mosquitto_pub", &core, "someone-else");
     stranger.args(["-t", "interop/a/state", "-m", "x", "-q", "1"]);
     let out = run(stranger).await;
-    assert!(!out.status.success(), "a stranger connected: {}", text(&out));
-    assert!(text(&out).to_lowercase().contains("not authori"), "{}", text(&out));
+    assert!(
+        !out.status.success(),
+        "a stranger connected: {}",
+        text(&out)
+    );
+    assert!(
+        text(&out).to_lowercase().contains("not authori"),
+        "{}",
+        text(&out)
+    );
     core.running.shutdown().await;
 }
 

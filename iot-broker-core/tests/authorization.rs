@@ -421,11 +421,21 @@ impl ReservedTopicService for Watcher {
         Vec::new()
     }
 
-    fn observe(&mut self, message: &Message, client_id: Option<&str>, _now_ms: u64) -> Vec<Message> {
+    fn observe(
+        &mut self,
+        message: &Message,
+        client_id: Option<&str>,
+        _now_ms: u64,
+    ) -> Vec<Message> {
         self.seen
             .push((client_id.map(str::to_owned), message.topic.to_string()));
         if &*message.topic == "ping" {
-            vec![Message::new("pong", message.payload.clone(), QoS::AtMostOnce, false)]
+            vec![Message::new(
+                "pong",
+                message.payload.clone(),
+                QoS::AtMostOnce,
+                false,
+            )]
         } else {
             Vec::new()
         }
@@ -451,7 +461,13 @@ fn a_watching_service_sees_every_ordinary_message_and_its_answers_are_routed() {
         connect.will = Some(will("cars/car2/gone", b"x", false));
         let (car2, _) = s.connect_with(TransportInfo::default(), connect);
         s.drop_connection(car2);
-        s.publish(car, "$aws/things/car1/shadow/update", "{}", QoS::AtMostOnce, false);
+        s.publish(
+            car,
+            "$aws/things/car1/shadow/update",
+            "{}",
+            QoS::AtMostOnce,
+            false,
+        );
         let seen = &s.broker.reserved_mut().seen;
         let topics: Vec<&str> = seen.iter().map(|(_, t)| t.as_str()).collect();
         let mut expected = vec!["ping", "cars/car2/gone"];

@@ -237,6 +237,28 @@ impl Default for FleetSummarySettings {
     }
 }
 
+/// The filters a car may subscribe to: its commands, each shadow answer topic the device-side
+/// shadow helper uses, and the `+` forms (`get/+`, `update/+`, `delete/+`).
+fn subscribe_resources(me: &str) -> Vec<String> {
+    let mut filters = vec![format!("mqtt:topicfilter:cars/{me}/commands")];
+    for suffix in [
+        "update/delta",
+        "update/documents",
+        "update/accepted",
+        "update/rejected",
+        "get/accepted",
+        "get/rejected",
+        "delete/accepted",
+        "delete/rejected",
+        "get/+",
+        "update/+",
+        "delete/+",
+    ] {
+        filters.push(format!("mqtt:topicfilter:$aws/things/{me}/shadow/{suffix}"));
+    }
+    filters
+}
+
 /// The device groups of the default configuration: every thing named `car-*` may connect as
 /// itself, publish its telemetry, command results and shadow requests, and subscribe to its
 /// commands and shadow answers.
@@ -266,14 +288,9 @@ pub fn default_device_groups() -> Value {
                     ]
                 },
                 "subscribe": {
-                    "statementDescription": "its commands and shadow answers",
+                    "statementDescription": "its commands and shadow answers (a topic filter resource names the filter exactly)",
                     "operations": ["mqtt:subscribe"],
-                    "resources": [
-                        format!("mqtt:topicfilter:cars/{me}/commands"),
-                        format!("mqtt:topicfilter:$aws/things/{me}/shadow/get/+"),
-                        format!("mqtt:topicfilter:$aws/things/{me}/shadow/update/+"),
-                        format!("mqtt:topicfilter:$aws/things/{me}/shadow/delete/+")
-                    ]
+                    "resources": subscribe_resources(me)
                 }
             }
         }

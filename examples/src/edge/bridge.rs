@@ -8,8 +8,8 @@
 //! twice, however the mappings overlap (a cloud message relayed to the local broker is not sent
 //! back to the cloud by a local-to-cloud mapping on the same topic).
 
-use iot_broker_core::codec::{QoS, TopicError, validate_topic_filter};
 use iot_broker_core::codec::Limits;
+use iot_broker_core::codec::{QoS, TopicError, validate_topic_filter};
 
 pub use crate::config::edge::BridgeEndpoint;
 use crate::config::edge::TopicMappingConfig;
@@ -221,7 +221,10 @@ mod tests {
         assert!(matches(&f("a/#"), "a/b/c"));
         assert!(!matches(&f("#"), "$aws/things/x"));
         assert!(!matches(&f("+/things/x"), "$aws/things/x"));
-        assert!(matches(&f("$aws/things/+/shadow/#"), "$aws/things/x/shadow/update"));
+        assert!(matches(
+            &f("$aws/things/+/shadow/#"),
+            "$aws/things/x/shadow/update"
+        ));
     }
 
     #[test]
@@ -243,7 +246,11 @@ mod tests {
             let mut frontier = vec![(start, Visited::at(start))];
             while let Some((at, visited)) = frontier.pop() {
                 for relay in bridge.relays(at, visited, "x/1", QoS::AtMostOnce) {
-                    assert!(!reached.contains(&relay.target), "{start:?} reached {:?} twice", relay.target);
+                    assert!(
+                        !reached.contains(&relay.target),
+                        "{start:?} reached {:?} twice",
+                        relay.target
+                    );
                     reached.push(relay.target);
                     frontier.push((relay.target, relay.visited));
                 }

@@ -40,7 +40,10 @@ pub async fn run(
             Ok(stream) => {
                 epoch += 1;
                 let (tx, mut rx) = mpsc::channel::<Bytes>(CLOUD_WRITE_QUEUE);
-                if !engine.send(Event::Request(EdgeRequest::CloudUp { epoch, to_cloud: tx })) {
+                if !engine.send(Event::Request(EdgeRequest::CloudUp {
+                    epoch,
+                    to_cloud: tx,
+                })) {
                     return;
                 }
                 let (mut reader, mut writer) = tokio::io::split(stream);

@@ -100,7 +100,11 @@ impl Authorizer for ClientDeviceAuthorizer {
         let allowed = self.allowed(client, &ClientDeviceRequest::Subscribe { filter });
         if !allowed {
             self.refusals.subscribe += 1;
-            tracing::info!(client_id = client.client_id, filter, "mqtt:subscribe refused");
+            tracing::info!(
+                client_id = client.client_id,
+                filter,
+                "mqtt:subscribe refused"
+            );
         }
         allowed
     }

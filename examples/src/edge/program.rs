@@ -34,8 +34,8 @@ use super::services::{EdgeServices, Observed};
 use super::spool::{Spool, SpoolError, SpoolStats};
 use crate::device::{ClientSession, PublishId, PublishOutcome, SessionEvent};
 use crate::engine::{Program, Reply, Turn};
-use crate::store::spool::DurableSpool;
 use crate::store::BrokerPersistence;
+use crate::store::spool::DurableSpool;
 
 /// Chunks of bytes waiting for the cloud link's socket at most; when full the link is declared
 /// broken (the session reconnects and resends what is unacknowledged).
@@ -114,6 +114,9 @@ pub struct EdgeCounters {
     pub cloud_connects: u64,
 }
 
+/// A handler and its filters, split into levels.
+type Handler = (Box<dyn LocalHandler>, Vec<Vec<String>>);
+
 /// The edge core program.
 pub struct EdgeCore {
     thing_name: String,
@@ -126,7 +129,7 @@ pub struct EdgeCore {
     sync: ShadowSync,
     sync_all: bool,
     synced_things: BTreeSet<String>,
-    handlers: Vec<(Box<dyn LocalHandler>, Vec<Vec<String>>)>,
+    handlers: Vec<Handler>,
     counters: EdgeCounters,
     status_topic: String,
     last_things: Vec<String>,
@@ -282,7 +285,7 @@ impl EdgeCore {
     }
 
     /// A relay towards the cloud: into the spool.
-    fn to_cloud(&mut self, relay: &Relay, payload: Bytes, original_qos: QoS) {
+    fn spool_for_cloud(&mut self, relay: &Relay, payload: Bytes, original_qos: QoS) {
         let online = self.online();
         match self
             .spool
@@ -318,7 +321,7 @@ impl EdgeCore {
     }
 
     /// Hands a message to every handler whose filters match; returns what they published.
-    fn to_handlers(&mut self, topic: &str, payload: &[u8], now_ms: u64) -> Vec<HandlerMessage> {
+    fn call_handlers(&mut self, topic: &str, payload: &[u8], now_ms: u64) -> Vec<HandlerMessage> {
         let mut out = HandlerOutput::default();
         for (handler, filters) in &mut self.handlers {
             if filters.iter().any(|f| filter_matches(f, topic)) {
@@ -341,7 +344,7 @@ impl EdgeCore {
     ) -> Vec<HandlerMessage> {
         match relay.target {
             BridgeEndpoint::IotCore => {
-                this.to_cloud(&relay, payload, original_qos);
+                this.spool_for_cloud(&relay, payload, original_qos);
                 Vec::new()
             }
             BridgeEndpoint::LocalMqtt => {
@@ -355,12 +358,16 @@ impl EdgeCore {
                 );
                 Vec::new()
             }
-            BridgeEndpoint::Pubsub => this.to_handlers(&relay.topic, &payload, turn.now_ms),
+            BridgeEndpoint::Pubsub => this.call_handlers(&relay.topic, &payload, turn.now_ms),
         }
     }
 
     /// Relays until nothing is left: what the local broker observed, what handlers published.
-    fn drain_relays(turn: &mut Turn<'_, Self>, this: &mut Self, mut from_handlers: Vec<HandlerMessage>) {
+    fn drain_relays(
+        turn: &mut Turn<'_, Self>,
+        this: &mut Self,
+        mut from_handlers: Vec<HandlerMessage>,
+    ) {
         // Each hop adds an endpoint to a message's visited set, so this ends after three hops of
         // any one message; handler output is bounded per call.
         loop {
@@ -478,10 +485,13 @@ impl EdgeCore {
         while let Some(action) = this.sync.poll_action() {
             match action {
                 SyncAction::CloudPublish { topic, payload } => {
-                    if let Err(error) =
-                        this.session
-                            .publish(&topic, payload.into_bytes(), QoS::AtLeastOnce, false, now)
-                    {
+                    if let Err(error) = this.session.publish(
+                        &topic,
+                        payload.into_bytes(),
+                        QoS::AtLeastOnce,
+                        false,
+                        now,
+                    ) {
                         tracing::warn!(topic, %error, "edge: a shadow sync request was refused");
                     }
                 }
@@ -510,8 +520,10 @@ impl EdgeCore {
                     let shadows = turn.broker.reserved_mut().shadows();
                     if let Ok(document) = shadows.delete(&key, b"", now) {
                         let message = Message::new(
-                            key.topic(iot_shadow::TopicKind::Accepted(iot_shadow::Operation::Delete))
-                                .as_str(),
+                            key.topic(iot_shadow::TopicKind::Accepted(
+                                iot_shadow::Operation::Delete,
+                            ))
+                            .as_str(),
                             document.to_string(),
                             QoS::AtLeastOnce,
                             false,
@@ -522,9 +534,10 @@ impl EdgeCore {
                     this.sync.local_applied(&key, local.as_ref());
                 }
                 SyncAction::SaveRecord { key, record } => {
-                    turn.store.borrow_mut().put_sync_record(&key, &record.to_json());
+                    turn.store
+                        .borrow_mut()
+                        .put_sync_record(&key, &record.to_json());
                 }
-                _ => {}
             }
         }
     }

@@ -97,7 +97,7 @@ pub struct RunningEdge {
     registered: watch::Receiver<bool>,
     link: Option<JoinHandle<()>>,
     tasks: Vec<JoinHandle<()>>,
-    engine_thread: Option<std::thread::JoinHandle<Result<(), StoreError>>>,
+    engine_thread: Option<EngineThread>,
 }
 
 /// The core's local broker profile: plain MQTT 3.1.1 (QoS 2, retained to wildcards, keep-alive
@@ -107,6 +107,9 @@ pub fn local_profile(config: &EdgeConfig) -> Profile {
     profile.max_queued = config.local.max_queued;
     profile
 }
+
+/// The engine thread; it ends with the store's last commit result.
+type EngineThread = std::thread::JoinHandle<Result<(), StoreError>>;
 
 struct Init {
     server_cert_pem: String,
@@ -151,8 +154,7 @@ fn cloud_session(config: &EdgeConfig) -> ClientSession {
 /// Opens the data directory on a new engine thread and runs the engine there.
 fn spawn_engine(
     config: &EdgeConfig,
-) -> Result<(EngineHandle<EdgeRequest>, Init, std::thread::JoinHandle<Result<(), StoreError>>), EdgeStartError>
-{
+) -> Result<(EngineHandle<EdgeRequest>, Init, EngineThread), EdgeStartError> {
     let groups = DeviceGroups::from_json(&config.device_groups)
         .map_err(|e| EdgeStartError::DeviceGroups(e.to_string()))?;
     let bridge = Bridge::new(&config.mappings)?;
@@ -249,8 +251,16 @@ fn open_data_dir(config: &EdgeConfig, now_ms: u64) -> Result<Opened, EdgeStartEr
     let server = ca
         .issue_server(&config.local.host_addresses, now_secs)
         .map_err(|e| SetupError::Certificates(e.to_string()))?;
-    write_file(&server_dir.join("server.key"), &server.private_key_pem, true)?;
-    write_file(&server_dir.join("server.pem"), &server.certificate_pem, false)?;
+    write_file(
+        &server_dir.join("server.key"),
+        &server.private_key_pem,
+        true,
+    )?;
+    write_file(
+        &server_dir.join("server.pem"),
+        &server.certificate_pem,
+        false,
+    )?;
     let store = Store::open(&root.join("store.redb")).map_err(|e| match e {
         StoreError::Redb(text) if text.contains("already open") || text.contains("lock") => {
             EdgeStartError::Setup(SetupError::Locked(root.join("store.redb")))
@@ -262,9 +272,9 @@ fn open_data_dir(config: &EdgeConfig, now_ms: u64) -> Result<Opened, EdgeStartEr
         .load_sync_records()?
         .into_iter()
         .filter_map(|(key, json)| match SyncRecord::from_json(&json) {
-            Some(record) => Some((key, record)),
-            None => {
-                tracing::warn!(thing = key.thing, "edge: an unreadable sync record is ignored (full sync)");
+            Ok(record) => Some((key, record)),
+            Err(error) => {
+                tracing::warn!(thing = key.thing, %error, "edge: an unreadable sync record is ignored (full sync)");
                 None
             }
         })
@@ -405,14 +415,22 @@ async fn register(config: EdgeConfig, port: u16, ca_pem: String, done: watch::Se
     let mut delay = Duration::from_millis(500);
     loop {
         let result = async {
-            greengrass::put_certificate_authorities(&cloud, &config.thing_name, &[ca_pem.clone()])
-                .await?;
+            greengrass::put_certificate_authorities(
+                &cloud,
+                &config.thing_name,
+                std::slice::from_ref(&ca_pem),
+            )
+            .await?;
             greengrass::update_connectivity_info(&cloud, &config.thing_name, &entries).await
         }
         .await;
         match result {
             Ok(version) => {
-                tracing::info!(version, port, "edge: connectivity and CA registered for discovery");
+                tracing::info!(
+                    version,
+                    port,
+                    "edge: connectivity and CA registered for discovery"
+                );
                 let _ = done.send(true);
                 return;
             }
@@ -470,9 +488,7 @@ impl RunningEdge {
 
     /// The core's state.
     pub async fn status(&self) -> Option<EdgeStatus> {
-        self.engine
-            .ask(|reply| EdgeRequest::Status { reply })
-            .await
+        self.engine.ask(|reply| EdgeRequest::Status { reply }).await
     }
 
     /// Graceful stop: the cloud is told the core goes offline, the link closes, local clients

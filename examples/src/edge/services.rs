@@ -128,15 +128,25 @@ impl ReservedTopicService for EdgeServices {
             });
             answers = out
                 .into_iter()
-                .map(|m| Message::new(m.topic.as_str(), m.payload.into_bytes(), QoS::AtLeastOnce, false))
+                .map(|m| {
+                    Message::new(
+                        m.topic.as_str(),
+                        m.payload.into_bytes(),
+                        QoS::AtLeastOnce,
+                        false,
+                    )
+                })
                 .collect();
             if changed {
                 self.push(Observed::ShadowChanged(topic.key));
             }
         }
-        let relays =
-            self.bridge
-                .relays(BridgeEndpoint::LocalMqtt, visited, &message.topic, message.qos);
+        let relays = self.bridge.relays(
+            BridgeEndpoint::LocalMqtt,
+            visited,
+            &message.topic,
+            message.qos,
+        );
         for relay in relays {
             self.push(Observed::Relay {
                 relay,

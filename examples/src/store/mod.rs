@@ -324,13 +324,15 @@ impl Store {
     }
 
     /// Records the edge core's sync record of shadow `key` (committed with the next batch).
-    pub fn put_sync_record(&mut self, key: &ShadowKey, record: &serde_json::Value) {
-        self.pending
-            .push(Op::PutSync(shadow_key(key), record.to_string().into_bytes()));
+    pub fn put_sync_record(&mut self, key: &ShadowKey, record_json: &str) {
+        self.pending.push(Op::PutSync(
+            shadow_key(key),
+            record_json.as_bytes().to_vec(),
+        ));
     }
 
     /// The edge core's saved sync records.
-    pub fn load_sync_records(&self) -> Result<Vec<(ShadowKey, serde_json::Value)>, StoreError> {
+    pub fn load_sync_records(&self) -> Result<Vec<(ShadowKey, String)>, StoreError> {
         let txn = self.db.begin_read().map_err(redb_err)?;
         let table = txn.open_table(SYNC).map_err(redb_err)?;
         let mut records = Vec::new();
@@ -345,9 +347,9 @@ impl Store {
             } else {
                 ShadowKey::named(thing, shadow)
             };
-            let value =
-                serde_json::from_slice(v.value()).map_err(|_| StoreError::Corrupt("shadow_sync"))?;
-            records.push((key, value));
+            let text = String::from_utf8(v.value().to_vec())
+                .map_err(|_| StoreError::Corrupt("shadow_sync"))?;
+            records.push((key, text));
         }
         Ok(records)
     }

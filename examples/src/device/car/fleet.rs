@@ -17,7 +17,8 @@ use crate::admin::{AdminCommand, AdminError};
 use crate::config::BrokerConfig;
 use crate::device::greengrass::{DeviceIdentity, GreengrassDiscovery};
 use crate::device::{
-    ClientSession, client_tls_config, Endpoint, ReconnectPolicy, SessionOptions, SigV4Credentials, Transport,
+    ClientSession, Endpoint, ReconnectPolicy, SessionOptions, SigV4Credentials, Transport,
+    client_tls_config,
 };
 
 /// One provisioned car's credentials.
