@@ -103,25 +103,7 @@ fn dashboard_login(config: &BrokerConfig) -> Result<(String, String), LoginError
     Ok((user, password))
 }
 
-/// The edge core's configuration for the demo: its data beside the cloud's, the cloud's CA and
-/// ports, its local broker on a free port.
-fn edge_config(config: &BrokerConfig) -> EdgeConfig {
-    let mut edge = EdgeConfig {
-        data_dir: config.data_dir.join("edge"),
-        ..EdgeConfig::default()
-    };
-    let ca = iot_examples::store::data_dir::DataDir::new(&config.data_dir).ca_cert();
-    edge.cloud.ca = ca.clone();
-    edge.local.client_device_ca = ca;
-    edge.cloud.certificate = edge.data_dir.join("core").join("core.cert.pem");
-    edge.cloud.private_key = edge.data_dir.join("core").join("core.private.key");
-    edge.cloud.mqtts_port = config.listeners.mqtts_port;
-    edge.cloud.https_port = config.listeners.alpn_port.unwrap_or(8443);
-    edge.local.mqtts_port = 0;
-    edge
-}
-
-/// Makes the core a thing of the cloud (once) and associates cars `first+1..=count` with it.
+/// Makes the core a thing of the cloud (once) and associates cars `first+1..` with it.
 fn provision_edge(
     config: &BrokerConfig,
     edge: &EdgeConfig,
@@ -135,17 +117,7 @@ fn provision_edge(
         .skip(first)
         .map(|c| c.thing.clone())
         .collect();
-    admin::run_each(config, |exec| {
-        for chunk in things.chunks(100) {
-            exec(AdminCommand::Greengrass(
-                admin::GreengrassCommand::BatchAssociateClientDeviceWithCoreDevice {
-                    core_device_thing_name: edge.thing_name.clone(),
-                    thing_names: chunk.to_vec(),
-                },
-            ))?;
-        }
-        Ok(())
-    })?;
+    iot_examples::edge::provision::associate_client_devices(config, &edge.thing_name, &things)?;
     Ok(())
 }
 
@@ -177,7 +149,7 @@ fn main() -> ExitCode {
     };
     let edge_cars = cli.edge_cars.unwrap_or(cli.cars / 2).min(cli.cars);
     let first_edge_car = cli.cars - edge_cars;
-    let edge = edge_config(&config);
+    let edge = EdgeConfig::beside(&config);
     if edge_cars > 0 {
         if let Err(error) = provision_edge(&config, &edge, &manifest, first_edge_car) {
             eprintln!("error: edge core: {error}");

@@ -103,7 +103,8 @@ fn the_javascript_presigner_signs_as_aws_does() {
     }
 }
 
-/// The whole dashboard in headless Chromium against the broker and three cars.
+/// The whole dashboard in headless Chromium against the broker, three cars and an edge core with
+/// the third car behind it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs node, chromium and playwright-core: run .ci/browser"]
 async fn the_dashboard_in_a_real_browser() {
@@ -129,12 +130,25 @@ async fn the_dashboard_in_a_real_browser() {
         iot_examples::admin::run(&config, command).unwrap();
     }
     let manifest = fleet::provision(&config, 3).unwrap();
+    // An edge core with the third car behind it (found by Greengrass discovery).
+    let mut edge = iot_examples::config::edge::EdgeConfig::beside(&config);
+    edge.cloud.mqtts_port = running.mqtts.port();
+    edge.cloud.https_port = port;
+    iot_examples::edge::provision::provision_core(&config, &edge).unwrap();
+    iot_examples::edge::provision::associate_client_devices(
+        &config,
+        &edge.thing_name,
+        &["car-0003".to_owned()],
+    )
+    .unwrap();
+    let core = iot_examples::edge::server::start(&edge).await.unwrap();
+    assert!(core.registered(Duration::from_secs(10)).await);
     let (stop, shutdown) = watch::channel(false);
     let fleet_task = tokio::spawn({
         let config = config.clone();
         let options = FleetOptions {
             first: 0,
-            route: FleetRoute::Direct,
+            route: FleetRoute::Discovery { https_port: port },
             count: 3,
             host: "localhost".into(),
             port: running.mqtts.port(),
@@ -189,5 +203,6 @@ async fn the_dashboard_in_a_real_browser() {
     );
     stop.send(true).unwrap();
     fleet_task.await.unwrap();
+    core.shutdown().await;
     running.shutdown().await;
 }

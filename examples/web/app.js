@@ -143,7 +143,8 @@ function renderCores(wall) {
     const s = entry.summary;
     const summary = s ? ` · last minute: ${s.cars} cars, ${s.messages} messages, avg ${s.speed?.avg ?? "–"} km/h` : "";
     const spool = entry.spool ? ` · spool ${entry.spool.queued}` : "";
-    const text = `${entry.name}: ${online ? "online" : "offline"} · ${online ? entry.things.length : 0} cars behind it${spool}${summary}`;
+    const behind = online ? entry.things.length : 0;
+    const text = `${entry.name}: ${online ? "online" : "offline"} · ${behind} car${behind === 1 ? "" : "s"} behind it${spool}${summary}`;
     const className = online ? "core online" : "core offline";
     if (entry.item.textContent !== text) entry.item.textContent = text;
     if (entry.item.className !== className) entry.item.className = className;

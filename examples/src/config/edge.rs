@@ -327,6 +327,29 @@ impl Default for EdgeConfig {
 }
 
 impl EdgeConfig {
+    /// An edge core on the same machine as the cloud broker of `cloud`: its data in
+    /// `{cloud data_dir}/edge`, trusting the cloud's development CA (for the cloud's server and
+    /// for client devices' certificates), the cloud's ports, its local broker on a free port.
+    pub fn beside(cloud: &super::BrokerConfig) -> Self {
+        let data_dir = cloud.data_dir.join("edge");
+        let ca = cloud.data_dir.join("ca").join("ca.pem");
+        let mut edge = EdgeConfig {
+            cloud: CloudLink {
+                mqtts_port: cloud.listeners.mqtts_port,
+                https_port: cloud.listeners.alpn_port.unwrap_or(8443),
+                ca: ca.clone(),
+                certificate: data_dir.join("core").join("core.cert.pem"),
+                private_key: data_dir.join("core").join("core.private.key"),
+                ..CloudLink::default()
+            },
+            data_dir,
+            ..EdgeConfig::default()
+        };
+        edge.local.client_device_ca = ca;
+        edge.local.mqtts_port = 0;
+        edge
+    }
+
     /// Reads `path`, or the defaults when `None`.
     pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
         match path {

@@ -133,3 +133,25 @@ pub fn provision_core(cloud: &BrokerConfig, edge: &EdgeConfig) -> Result<bool, P
     })?;
     Ok(true)
 }
+
+/// Lets client devices `things` discover core `core` (Greengrass's
+/// `BatchAssociateClientDeviceWithCoreDevice`, 100 at a time), through the cloud's admin
+/// interface.
+pub fn associate_client_devices(
+    cloud: &BrokerConfig,
+    core: &str,
+    things: &[String],
+) -> Result<(), ProvisionError> {
+    crate::admin::run_each(cloud, |exec| {
+        for chunk in things.chunks(100) {
+            exec(AdminCommand::Greengrass(
+                crate::admin::GreengrassCommand::BatchAssociateClientDeviceWithCoreDevice {
+                    core_device_thing_name: core.to_owned(),
+                    thing_names: chunk.to_vec(),
+                },
+            ))?;
+        }
+        Ok(())
+    })?;
+    Ok(())
+}

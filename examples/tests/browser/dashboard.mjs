@@ -1,7 +1,9 @@
 // The dashboard in headless Chromium, as a person uses it: a wrong password is refused with a
-// visible message; sign in; at least three cars appear and move; change one car's desired lights
-// and see the car report it and the delta vanish; send a command and see its result; an expired
-// sign-in is shown; log out. Screenshots go to the directory given.
+// visible message; sign in; at least three cars appear and move; the edge core shows online with
+// car-0003 behind it; change the desired lights of car-0003 (behind the core: the change goes
+// cloud → core → car and the report comes back the same way) and see the car report it and the
+// delta vanish; send it a command and see its result; an expired sign-in is shown; log out.
+// Screenshots go to the directory given.
 //
 // node dashboard.mjs URL USER PASSWORD SCREENSHOT_DIR
 // Exits 0 when every step passed; prints each step.
@@ -66,8 +68,21 @@ try {
   );
   await page.screenshot({ path: `${shots}/dashboard-cars.png` });
 
-  step("change a car's desired lights: the car reports it, the delta vanishes");
-  await page.click("#cars tbody tr[data-thing=car-0001]");
+  step("the edge core is online with car-0003 behind it");
+  await page.waitForFunction(
+    () => {
+      const core = document.querySelector("#cores li[data-core=edge-core-1]");
+      const via = document.querySelector("#cars tbody tr[data-thing=car-0003]")?.cells[2]?.textContent;
+      return core && /online · 1 car behind it/.test(core.textContent) && via === "edge-core-1";
+    },
+    null,
+    { timeout },
+  );
+  const direct = await page.$eval("#cars tbody tr[data-thing=car-0001]", (row) => row.cells[2].textContent);
+  if (direct !== "cloud") throw new Error(`car-0001 is via ${direct}, not the cloud`);
+
+  step("change a car's desired lights (behind the core): the car reports it, the delta vanishes");
+  await page.click("#cars tbody tr[data-thing=car-0003]");
   await page.waitForFunction(() => document.querySelector("#shadow").textContent.includes('"reported"'), null, { timeout });
   const current = await page.$eval("#desired select[name=lights]", (s) => s.value);
   const wanted = current === "on" ? "off" : "on";
