@@ -27,6 +27,9 @@ struct Cli {
     /// file is missing, through the cloud broker's admin interface.
     #[arg(long)]
     provision: bool,
+    /// Only provision (as `--provision`), then exit.
+    #[arg(long)]
+    provision_only: bool,
     /// The cloud broker's configuration file (for `--provision`).
     #[arg(long, value_name = "FILE")]
     cloud_config: Option<PathBuf>,
@@ -52,7 +55,7 @@ pub fn main() -> ExitCode {
     if let Some(dir) = cli.data_dir {
         config.data_dir = dir;
     }
-    if cli.provision {
+    if cli.provision || cli.provision_only {
         let cloud = match BrokerConfig::load_with_data_dir(
             cli.cloud_config.as_deref(),
             cli.cloud_data_dir.as_deref(),
@@ -70,6 +73,9 @@ pub fn main() -> ExitCode {
                 eprintln!("error: {error}");
                 return ExitCode::FAILURE;
             }
+        }
+        if cli.provision_only {
+            return ExitCode::SUCCESS;
         }
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -206,12 +206,16 @@ impl EdgeCore {
     pub fn new(parts: EdgeParts, now_ms: u64) -> Self {
         let mut session = parts.session;
         let mut sync = parts.sync;
-        // Every synced shadow's answers and documents, with three wildcard filters (the cloud
-        // allows 50 subscriptions per connection; one set per car would not fit).
+        // Every synced shadow's answers and documents, classic and named, with six wildcard
+        // filters (the cloud allows 50 subscriptions per connection; a set per car would not
+        // fit).
         let filters = [
             "$aws/things/+/shadow/get/+",
             "$aws/things/+/shadow/update/+",
             "$aws/things/+/shadow/delete/+",
+            "$aws/things/+/shadow/name/+/get/+",
+            "$aws/things/+/shadow/name/+/update/+",
+            "$aws/things/+/shadow/name/+/delete/+",
         ];
         let list: Vec<(&str, QoS)> = filters.iter().map(|f| (*f, QoS::AtLeastOnce)).collect();
         if let Err(error) = session.subscribe(&list, now_ms) {

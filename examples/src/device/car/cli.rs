@@ -44,8 +44,12 @@ struct Cli {
     first: usize,
     /// Connect to an edge core at --host/--port instead of the cloud, trusting the core's CA
     /// (its `{data_dir}/ca/ca.pem`).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "discover")]
     core_ca: Option<PathBuf>,
+    /// Find each car's broker by Greengrass discovery (the cloud's HTTPS port on --host): its
+    /// edge core when it is associated with one, else the cloud (mTLS only).
+    #[arg(long)]
+    discover: bool,
     /// Telemetry interval in milliseconds.
     #[arg(long, default_value_t = 1000)]
     interval_ms: u64,
@@ -94,9 +98,12 @@ pub fn main() -> ExitCode {
     };
     let options = FleetOptions {
         first: cli.first,
-        route: match &cli.core_ca {
-            Some(ca) => FleetRoute::Core { ca: ca.clone() },
-            None => FleetRoute::Direct,
+        route: match (&cli.core_ca, cli.discover) {
+            (Some(ca), _) => FleetRoute::Core { ca: ca.clone() },
+            (None, true) => FleetRoute::Discovery {
+                https_port: config.listeners.alpn_port.unwrap_or(8443),
+            },
+            (None, false) => FleetRoute::Direct,
         },
         count: cli.count,
         host: cli.host.clone(),
