@@ -42,33 +42,16 @@ struct EdgeProcess {
 
 impl EdgeProcess {
     fn start(config: &Path) -> EdgeProcess {
-        use std::io::BufRead;
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_aws-iot-edge-core"))
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_aws-iot-edge-core"));
+        command
             .arg("--config")
             .arg(config)
-            .arg("--status-secs")
-            .arg("0")
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let mut lines = std::io::BufReader::new(stdout).lines();
-        let ready: Value = loop {
-            let line = lines.next().expect("the core printed READY").unwrap();
-            if let Some(json) = line.strip_prefix("READY ") {
-                break serde_json::from_str(json).unwrap();
-            }
-        };
-        let local_port = ready["localMqtts"]
-            .as_str()
-            .unwrap()
-            .rsplit(':')
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap();
-        EdgeProcess { child, local_port }
+            .args(["--status-secs", "0"]);
+        let (child, ready) = start_until_ready(command);
+        EdgeProcess {
+            child,
+            local_port: ready_port(&ready, "localMqtts"),
+        }
     }
 
     fn kill_9(mut self) {

@@ -15,7 +15,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use common::*;
@@ -77,26 +77,6 @@ async fn core(label: &str) -> Core {
     }
 }
 
-async fn run(mut command: Command) -> Output {
-    let program = command.get_program().to_string_lossy().into_owned();
-    tokio::task::spawn_blocking(move || {
-        command
-            .stdin(Stdio::null())
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {program} ({e}); {IGNORED}"))
-    })
-    .await
-    .unwrap()
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
 fn mosquitto(program: &str, core: &Core, client_id: &str) -> Command {
     let mut command = Command::new(program);
     let port = core.running.local_mqtts.port();
@@ -138,8 +118,8 @@ async fn mosquitto_qos2_and_retained_to_a_wildcard() {
     for (topic, payload) in [("interop/a/state", "a-on"), ("interop/b/state", "b-off")] {
         let mut publish = mosquitto("mosquitto_pub", &core, "interop-pub");
         publish.args(["-t", topic, "-m", payload, "-q", "2", "-r"]);
-        let out = run(publish).await;
-        assert!(out.status.success(), "mosquitto_pub: {}", text(&out));
+        let out = run_tool(publish, IGNORED).await;
+        assert!(out.status.success(), "mosquitto_pub: {}", output_text(&out));
     }
     // ... reach a later wildcard subscription (the Standard profile; AWS IoT would not).
     let mut subscribe = mosquitto("mosquitto_sub", &core, "interop-sub");
@@ -154,8 +134,8 @@ async fn mosquitto_qos2_and_retained_to_a_wildcard() {
         "-W",
         "10",
     ]);
-    let out = run(subscribe).await;
-    assert!(out.status.success(), "mosquitto_sub: {}", text(&out));
+    let out = run_tool(subscribe, IGNORED).await;
+    assert!(out.status.success(), "mosquitto_sub: {}", output_text(&out));
     let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(str::to_owned)
@@ -166,16 +146,16 @@ async fn mosquitto_qos2_and_retained_to_a_wildcard() {
     // A device no group admits is refused (CONNACK 5 under the Standard profile).
     let mut stranger = mosquitto("mosquitto_pub", &core, "someone-else");
     stranger.args(["-t", "interop/a/state", "-m", "x", "-q", "1"]);
-    let out = run(stranger).await;
+    let out = run_tool(stranger, IGNORED).await;
     assert!(
         !out.status.success(),
         "a stranger connected: {}",
-        text(&out)
+        output_text(&out)
     );
     assert!(
-        text(&out).to_lowercase().contains("not authori"),
+        output_text(&out).to_lowercase().contains("not authori"),
         "{}",
-        text(&out)
+        output_text(&out)
     );
     core.running.shutdown().await;
 }
@@ -185,12 +165,12 @@ async fn mosquitto_qos2_and_retained_to_a_wildcard() {
 async fn paho_qos2_round_trip() {
     let core = core("edge-paho").await;
     let ca = core.ca.clone();
-    let out = run(paho(&core, &ca, "interop-paho", "interop/paho", 2)).await;
+    let out = run_tool(paho(&core, &ca, "interop-paho", "interop/paho", 2), IGNORED).await;
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
         "RECEIVED hello from paho qos=2",
         "{}",
-        text(&out)
+        output_text(&out)
     );
     tokio::time::sleep(Duration::from_millis(100)).await;
     core.running.shutdown().await;

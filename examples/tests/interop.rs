@@ -101,27 +101,6 @@ async fn setup(label: &str) -> Setup {
     }
 }
 
-/// Runs a third-party command off the async runtime (the broker runs on it).
-async fn run(mut command: Command) -> Output {
-    let program = command.get_program().to_string_lossy().into_owned();
-    tokio::task::spawn_blocking(move || {
-        command
-            .stdin(Stdio::null())
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {program} ({e}); {IGNORED}"))
-    })
-    .await
-    .unwrap()
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
 fn tls_args(command: &mut Command, device: &Device) {
     command
         .arg("--cafile")
@@ -188,25 +167,22 @@ async fn mosquitto_clients_over_tls() {
     sub.args(["-h", "localhost", "-p", &port.to_string(), "-i", "mosq-sub"]);
     sub.args(["-t", "cars/mosquitto", "-q", "1", "-C", "1", "-W", "15"]);
     tls_args(&mut sub, &s.devices[0]);
-    let subscriber = tokio::spawn(run(sub));
+    let subscriber = tokio::spawn(run_tool(sub, IGNORED));
     // Publish until the subscriber has one (it may not have subscribed yet).
     for _ in 0..40 {
-        let out = run(mosquitto_pub(
-            port,
-            &s.devices[1],
-            "mosq-pub",
-            "cars/mosquitto",
-            1,
-        ))
+        let out = run_tool(
+            mosquitto_pub(port, &s.devices[1], "mosq-pub", "cars/mosquitto", 1),
+            IGNORED,
+        )
         .await;
-        assert!(out.status.success(), "mosquitto_pub: {}", text(&out));
+        assert!(out.status.success(), "mosquitto_pub: {}", output_text(&out));
         if subscriber.is_finished() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     let out = subscriber.await.unwrap();
-    assert!(out.status.success(), "mosquitto_sub: {}", text(&out));
+    assert!(out.status.success(), "mosquitto_sub: {}", output_text(&out));
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
         "hello from mosquitto"
@@ -221,31 +197,40 @@ async fn mosquitto_sees_each_refusal() {
     let port = s.running.mqtts.port();
 
     // A certificate from an unknown CA: the TLS handshake fails.
-    let out = run(mosquitto_pub(port, &s.stranger, "stranger", "cars/x", 1)).await;
-    assert!(!out.status.success(), "unknown CA accepted: {}", text(&out));
+    let out = run_tool(
+        mosquitto_pub(port, &s.stranger, "stranger", "cars/x", 1),
+        IGNORED,
+    )
+    .await;
+    assert!(
+        !out.status.success(),
+        "unknown CA accepted: {}",
+        output_text(&out)
+    );
 
     // A revoked certificate: refused the same way, before any MQTT byte.
     set_status(&s.running, &s.devices[2], CertificateStatus::Revoked);
-    let out = run(mosquitto_pub(port, &s.devices[2], "revoked", "cars/x", 1)).await;
+    let out = run_tool(
+        mosquitto_pub(port, &s.devices[2], "revoked", "cars/x", 1),
+        IGNORED,
+    )
+    .await;
     assert!(
         !out.status.success(),
         "revoked certificate accepted: {}",
-        text(&out)
+        output_text(&out)
     );
 
     // Publishing where the policy denies: AWS closes the connection, so no PUBACK comes.
-    let out = run(mosquitto_pub(
-        port,
-        &s.devices[0],
-        "denied-pub",
-        "cars/forbidden",
-        1,
-    ))
+    let out = run_tool(
+        mosquitto_pub(port, &s.devices[0], "denied-pub", "cars/forbidden", 1),
+        IGNORED,
+    )
     .await;
     assert!(
         !out.status.success(),
         "denied publish acknowledged: {}",
-        text(&out)
+        output_text(&out)
     );
 
     // Subscribing where the policy denies: AWS closes the connection without a SUBACK.
@@ -261,8 +246,8 @@ async fn mosquitto_sees_each_refusal() {
     ]);
     sub.args(["-t", "cars/forbidden", "-q", "1", "-C", "1", "-W", "3"]);
     tls_args(&mut sub, &s.devices[0]);
-    let out = run(sub).await;
-    let log = text(&out);
+    let out = run_tool(sub, IGNORED).await;
+    let log = output_text(&out);
     assert!(!out.status.success(), "{log}");
     assert!(log.contains("sending SUBSCRIBE"), "{log}");
     assert!(
@@ -324,9 +309,9 @@ async fn curl_https_publish_and_shadow_rest() {
     c.arg(format!(
         "https://localhost:{https}/topics/cars%2Fcurl%2Fcert?qos=1"
     ));
-    let out = run(c).await;
+    let out = run_tool(c, IGNORED).await;
     let (body, status) = curl_result(&out);
-    assert_eq!(status, 200, "{}", text(&out));
+    assert_eq!(status, 200, "{}", output_text(&out));
     assert_eq!(body["message"], "OK");
     assert!(body["traceId"].as_str().is_some_and(|t| t.len() == 36));
     let message = wait_for(&mut events, incoming_publish).await.unwrap();
@@ -345,9 +330,9 @@ async fn curl_https_publish_and_shadow_rest() {
     c.arg(format!(
         "https://localhost:{https}/topics/cars/curl/sigv4?qos=1"
     ));
-    let out = run(c).await;
+    let out = run_tool(c, IGNORED).await;
     let (body, status) = curl_result(&out);
-    assert_eq!(status, 200, "{}", text(&out));
+    assert_eq!(status, 200, "{}", output_text(&out));
     assert_eq!(body["message"], "OK");
     let message = wait_for(&mut events, incoming_publish).await.unwrap();
     assert_eq!(message.topic, "cars/curl/sigv4");
@@ -358,7 +343,7 @@ async fn curl_https_publish_and_shadow_rest() {
     c.args(["--aws-sigv4", "aws:amz:us-east-1:iotdevicegateway"]);
     c.args(["--user", &format!("{}:not-the-secret", s.key.access_key_id)]);
     c.arg(format!("https://localhost:{https}/topics/cars/curl?qos=1"));
-    let (body, status) = curl_result(&run(c).await);
+    let (body, status) = curl_result(&run_tool(c, IGNORED).await);
     assert_eq!(status, 403);
     assert!(body["message"].as_str().unwrap().contains("signature"));
 
@@ -366,7 +351,7 @@ async fn curl_https_publish_and_shadow_rest() {
     let mut c = curl(None, &ca);
     c.args(["-X", "POST", "--data", "x"]);
     c.arg(format!("https://localhost:{https}/topics/cars/curl"));
-    let (body, status) = curl_result(&run(c).await);
+    let (body, status) = curl_result(&run_tool(c, IGNORED).await);
     assert_eq!(status, 401);
     assert!(body["traceId"].is_string());
 
@@ -374,21 +359,21 @@ async fn curl_https_publish_and_shadow_rest() {
     let mut c = curl(Some(&s.devices[0]), &ca);
     c.args(["-X", "POST", "--data", "x"]);
     c.arg(format!("https://localhost:{https}/topics/cars/forbidden"));
-    let (body, status) = curl_result(&run(c).await);
+    let (body, status) = curl_result(&run_tool(c, IGNORED).await);
     assert_eq!((status, body["message"].as_str()), (403, Some("Forbidden")));
 
     // Bad qos: 400.
     let mut c = curl(Some(&s.devices[0]), &ca);
     c.args(["-X", "POST", "--data", "x"]);
     c.arg(format!("https://localhost:{https}/topics/cars/curl?qos=2"));
-    let (_, status) = curl_result(&run(c).await);
+    let (_, status) = curl_result(&run_tool(c, IGNORED).await);
     assert_eq!(status, 400);
 
     // Shadow REST: a GET before any update is AWS's 404, then update and read it back.
     let shadow_url = format!("https://localhost:{https}/things/curl-car/shadow");
     let mut c = curl(Some(&s.devices[0]), &ca);
     c.arg(&shadow_url);
-    let (body, status) = curl_result(&run(c).await);
+    let (body, status) = curl_result(&run_tool(c, IGNORED).await);
     assert_eq!(status, 404);
     assert_eq!(body["code"], 404);
     assert_eq!(body["message"], "No shadow exists with name: 'curl-car'");
@@ -401,7 +386,7 @@ async fn curl_https_publish_and_shadow_rest() {
         r#"{"state":{"reported":{"speed":42}}}"#,
     ]);
     c.arg(&shadow_url);
-    let (body, status) = curl_result(&run(c).await);
+    let (body, status) = curl_result(&run_tool(c, IGNORED).await);
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["version"], 1);
 
@@ -412,7 +397,7 @@ async fn curl_https_publish_and_shadow_rest() {
         &format!("{}:{}", s.key.access_key_id, s.key.secret_access_key),
     ]);
     c.arg(&shadow_url);
-    let (body, status) = curl_result(&run(c).await);
+    let (body, status) = curl_result(&run_tool(c, IGNORED).await);
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["state"]["reported"]["speed"], 42);
     assert_eq!(body["version"], 1);
@@ -420,7 +405,7 @@ async fn curl_https_publish_and_shadow_rest() {
     // A device without the shadow policy: 403.
     let mut c = curl(Some(&s.devices[1]), &ca);
     c.arg(&shadow_url);
-    let (_, status) = curl_result(&run(c).await);
+    let (_, status) = curl_result(&run_tool(c, IGNORED).await);
     assert_eq!(status, 403);
     s.running.shutdown().await;
 }
@@ -430,57 +415,66 @@ async fn curl_https_publish_and_shadow_rest() {
 async fn paho_over_tls_and_websocket() {
     let s = setup("paho").await;
     let ca = s.devices[0].ca_path.clone();
-    let out = run(paho(
-        "tcp",
-        s.running.mqtts.port(),
-        &ca,
-        Some(&s.devices[0]),
-        "/mqtt",
-        "paho-tls",
-        "cars/paho/tls",
-    ))
+    let out = run_tool(
+        paho(
+            "tcp",
+            s.running.mqtts.port(),
+            &ca,
+            Some(&s.devices[0]),
+            "/mqtt",
+            "paho-tls",
+            "cars/paho/tls",
+        ),
+        IGNORED,
+    )
     .await;
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
         "RECEIVED hello from paho",
         "{}",
-        text(&out)
+        output_text(&out)
     );
 
     let https = s.running.alpn.unwrap().port();
     let path = presigned_mqtt_path(https, &s.key, SystemTime::now(), 300);
-    let out = run(paho(
-        "websockets",
-        https,
-        &ca,
-        None,
-        &path,
-        "paho-ws",
-        "cars/paho/ws",
-    ))
+    let out = run_tool(
+        paho(
+            "websockets",
+            https,
+            &ca,
+            None,
+            &path,
+            "paho-ws",
+            "cars/paho/ws",
+        ),
+        IGNORED,
+    )
     .await;
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
         "RECEIVED hello from paho",
         "{}",
-        text(&out)
+        output_text(&out)
     );
 
     // The policy denies the filter: the connection is closed without a SUBACK.
-    let out = run(paho(
-        "tcp",
-        s.running.mqtts.port(),
-        &ca,
-        Some(&s.devices[0]),
-        "/mqtt",
-        "paho-denied",
-        "cars/forbidden",
-    ))
+    let out = run_tool(
+        paho(
+            "tcp",
+            s.running.mqtts.port(),
+            &ca,
+            Some(&s.devices[0]),
+            "/mqtt",
+            "paho-denied",
+            "cars/forbidden",
+        ),
+        IGNORED,
+    )
     .await;
     assert!(
         String::from_utf8_lossy(&out.stdout).starts_with("DISCONNECTED"),
         "{}",
-        text(&out)
+        output_text(&out)
     );
     s.running.shutdown().await;
 }
@@ -493,28 +487,35 @@ async fn mqttjs_over_websocket_presigned_and_tls() {
     let https = s.running.alpn.unwrap().port();
     let path = presigned_mqtt_path(https, &s.key, SystemTime::now(), 300);
     let url = format!("wss://localhost:{https}{path}");
-    let out = run(mqttjs(&url, "mqttjs-ws", "cars/mqttjs/ws", &ca, None)).await;
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        "RECEIVED hello from mqtt.js",
-        "{}",
-        text(&out)
-    );
-
-    let url = format!("mqtts://localhost:{}", s.running.mqtts.port());
-    let out = run(mqttjs(
-        &url,
-        "mqttjs-tls",
-        "cars/mqttjs/tls",
-        &ca,
-        Some(&s.devices[0]),
-    ))
+    let out = run_tool(
+        mqttjs(&url, "mqttjs-ws", "cars/mqttjs/ws", &ca, None),
+        IGNORED,
+    )
     .await;
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
         "RECEIVED hello from mqtt.js",
         "{}",
-        text(&out)
+        output_text(&out)
+    );
+
+    let url = format!("mqtts://localhost:{}", s.running.mqtts.port());
+    let out = run_tool(
+        mqttjs(
+            &url,
+            "mqttjs-tls",
+            "cars/mqttjs/tls",
+            &ca,
+            Some(&s.devices[0]),
+        ),
+        IGNORED,
+    )
+    .await;
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "RECEIVED hello from mqtt.js",
+        "{}",
+        output_text(&out)
     );
 
     // A tampered signature: the upgrade is refused with 403.
@@ -532,13 +533,17 @@ async fn mqttjs_over_websocket_presigned_and_tls() {
         })
         .collect();
     let url = format!("wss://localhost:{https}{head}X-Amz-Signature={flipped}");
-    let out = run(mqttjs(&url, "mqttjs-bad", "cars/mqttjs/bad", &ca, None)).await;
+    let out = run_tool(
+        mqttjs(&url, "mqttjs-bad", "cars/mqttjs/bad", &ca, None),
+        IGNORED,
+    )
+    .await;
     let line = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     assert_eq!(
         line,
         "CONNECT_FAILED HTTP 403",
         "bad signature: {}",
-        text(&out)
+        output_text(&out)
     );
 
     // A URL signed an hour ago, valid for five minutes: expired, refused.
@@ -547,24 +552,32 @@ async fn mqttjs_over_websocket_presigned_and_tls() {
         "wss://localhost:{https}{}",
         presigned_mqtt_path(https, &s.key, old, 300)
     );
-    let out = run(mqttjs(&url, "mqttjs-old", "cars/mqttjs/old", &ca, None)).await;
+    let out = run_tool(
+        mqttjs(&url, "mqttjs-old", "cars/mqttjs/old", &ca, None),
+        IGNORED,
+    )
+    .await;
     let line = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     assert_eq!(
         line,
         "CONNECT_FAILED HTTP 403",
         "expired URL: {}",
-        text(&out)
+        output_text(&out)
     );
 
     // Over WebSocket too, a denied subscription closes the connection without a SUBACK.
     let path = presigned_mqtt_path(https, &s.key, SystemTime::now(), 300);
     let url = format!("wss://localhost:{https}{path}");
-    let out = run(mqttjs(&url, "mqttjs-denied", "cars/forbidden", &ca, None)).await;
+    let out = run_tool(
+        mqttjs(&url, "mqttjs-denied", "cars/forbidden", &ca, None),
+        IGNORED,
+    )
+    .await;
     let line = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     assert!(
         line == "CLOSED" || line.starts_with("SUBSCRIBE_FAILED"),
         "{}",
-        text(&out)
+        output_text(&out)
     );
     s.running.shutdown().await;
 }
@@ -588,10 +601,10 @@ async fn boto3_typed_errors_and_retained_messages() {
     command.args(["--access-key-id", &s.key.access_key_id]);
     command.args(["--secret-access-key", &s.key.secret_access_key]);
     command.args(["--thing", "boto-car", "--topic-prefix", "cars/boto"]);
-    let out = run(command).await;
+    let out = run_tool(command, IGNORED).await;
     eprintln!("boto3 saw: {}", String::from_utf8_lossy(&out.stdout));
     let seen: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("boto3 printed no JSON ({e}): {}", text(&out)));
+        .unwrap_or_else(|e| panic!("boto3 printed no JSON ({e}): {}", output_text(&out)));
 
     assert_eq!(
         seen["get_missing"]["caught"], "ResourceNotFoundException",

@@ -352,22 +352,10 @@ impl EdgeConfig {
 
     /// Reads `path`, or the defaults when `None`.
     pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
-        match path {
-            None => Ok(EdgeConfig::default()),
-            Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
-                    path: path.to_owned(),
-                    error,
-                })?;
-                Self::parse(&text).map_err(|e| match e {
-                    ConfigError::Parse { error, .. } => ConfigError::Parse {
-                        path: path.to_owned(),
-                        error,
-                    },
-                    other => other,
-                })
-            }
-        }
+        path.map_or_else(
+            || Ok(EdgeConfig::default()),
+            |path| super::read(path, Self::parse),
+        )
     }
 
     /// Parses TOML text.
@@ -380,10 +368,7 @@ impl EdgeConfig {
     /// assert!(EdgeConfig::parse("[spool]\nmax_bytes = 0").is_err());
     /// ```
     pub fn parse(text: &str) -> Result<Self, ConfigError> {
-        let config: EdgeConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
-            path: PathBuf::new(),
-            error: e.to_string(),
-        })?;
+        let config: EdgeConfig = super::parse_toml(text)?;
         config.validate()?;
         Ok(config)
     }

@@ -166,6 +166,32 @@ pub fn init_logging(default_filter: &str) {
         .init();
 }
 
+/// Reads the file at `path` and hands its text to `parse`; a parse error names the file.
+fn read<T>(
+    path: &Path,
+    parse: impl FnOnce(&str) -> Result<T, ConfigError>,
+) -> Result<T, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
+        path: path.to_owned(),
+        error,
+    })?;
+    parse(&text).map_err(|e| match e {
+        ConfigError::Parse { error, .. } => ConfigError::Parse {
+            path: path.to_owned(),
+            error,
+        },
+        other => other,
+    })
+}
+
+/// TOML text into `T` (unknown fields and wrong types are a [`ConfigError::Parse`]).
+fn parse_toml<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, ConfigError> {
+    toml::from_str(text).map_err(|e| ConfigError::Parse {
+        path: PathBuf::new(),
+        error: e.to_string(),
+    })
+}
+
 impl BrokerConfig {
     /// [`load`](Self::load), then a command line's `--data-dir` (when given) over the file's.
     pub fn load_with_data_dir(
@@ -181,23 +207,10 @@ impl BrokerConfig {
 
     /// Reads `path`, or the defaults when `None`.
     pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
-        let config = match path {
-            None => BrokerConfig::default(),
-            Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
-                    path: path.to_owned(),
-                    error,
-                })?;
-                Self::parse(&text).map_err(|e| match e {
-                    ConfigError::Parse { error, .. } => ConfigError::Parse {
-                        path: path.to_owned(),
-                        error,
-                    },
-                    other => other,
-                })?
-            }
-        };
-        Ok(config)
+        path.map_or_else(
+            || Ok(BrokerConfig::default()),
+            |path| read(path, Self::parse),
+        )
     }
 
     /// Parses TOML text.
@@ -209,10 +222,7 @@ impl BrokerConfig {
     /// assert!(iot_examples::config::BrokerConfig::parse("colour = 'red'").is_err());
     /// ```
     pub fn parse(text: &str) -> Result<Self, ConfigError> {
-        let config: BrokerConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
-            path: PathBuf::new(),
-            error: e.to_string(),
-        })?;
+        let config: BrokerConfig = parse_toml(text)?;
         config.validate()?;
         Ok(config)
     }

@@ -266,16 +266,9 @@ impl EdgeCore {
     }
 
     fn status(turn: &mut Turn<'_, Self>, this: &Self) -> EdgeStatus {
-        let things = turn
-            .broker
-            .authorizer_mut()
-            .connected_things()
-            .keys()
-            .map(|t| (*t).to_owned())
-            .collect();
         EdgeStatus {
-            cloud_connected: this.session.state() == crate::device::SessionState::Connected,
-            things,
+            cloud_connected: this.online(),
+            things: connected_things(turn),
             local_connections: turn.broker.connection_count(),
             spool: this.spool.stats(),
             sync: this.sync.stats(),
@@ -587,13 +580,7 @@ impl EdgeCore {
         if !this.online() {
             return;
         }
-        let things: Vec<String> = turn
-            .broker
-            .authorizer_mut()
-            .connected_things()
-            .keys()
-            .map(|t| (*t).to_owned())
-            .collect();
+        let things = connected_things(turn);
         for thing in &things {
             this.track_thing(thing);
         }
@@ -643,6 +630,16 @@ impl EdgeCore {
             }
         });
     }
+}
+
+/// The things of the client devices connected now, sorted.
+fn connected_things(turn: &mut Turn<'_, EdgeCore>) -> Vec<String> {
+    turn.broker
+        .authorizer_mut()
+        .connected_things()
+        .keys()
+        .map(|t| (*t).to_owned())
+        .collect()
 }
 
 /// The local stored shadow at `key` (its tombstone included).

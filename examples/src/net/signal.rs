@@ -1,4 +1,4 @@
-//! Waiting for the process to be told to stop.
+//! Waiting for the process to be told to stop, and the runtime a program runs on.
 
 /// Resolves on Ctrl-C (SIGINT) or SIGTERM.
 pub async fn terminated() {
@@ -21,4 +21,16 @@ pub async fn terminated() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
+}
+
+/// The multi-threaded tokio runtime a program runs on; when it cannot be built the error is
+/// printed and the program's failing exit code returned.
+pub fn runtime() -> Result<tokio::runtime::Runtime, std::process::ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| {
+            eprintln!("error: {error}");
+            std::process::ExitCode::FAILURE
+        })
 }

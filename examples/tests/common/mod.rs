@@ -204,48 +204,80 @@ pub struct BrokerProcess {
     pub ready: serde_json::Value,
 }
 
+/// Starts `command` (stdout piped, stderr dropped) and waits for its `READY {json}` line.
+pub fn start_until_ready(
+    mut command: std::process::Command,
+) -> (std::process::Child, serde_json::Value) {
+    use std::io::BufRead;
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let ready = loop {
+        let line = lines.next().expect("the program printed READY").unwrap();
+        if let Some(json) = line.strip_prefix("READY ") {
+            break serde_json::from_str(json).unwrap();
+        }
+    };
+    (child, ready)
+}
+
+/// The port of an `address:port` text in a READY line's field.
+pub fn ready_port(ready: &serde_json::Value, field: &str) -> u16 {
+    ready[field]
+        .as_str()
+        .unwrap()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// Runs a third-party tool off the async runtime; a tool that cannot start fails the test with
+/// `hint` (how to install it).
+pub async fn run_tool(
+    mut command: std::process::Command,
+    hint: &'static str,
+) -> std::process::Output {
+    let program = command.get_program().to_string_lossy().into_owned();
+    tokio::task::spawn_blocking(move || {
+        command
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {program} ({e}); {hint}"))
+    })
+    .await
+    .unwrap()
+}
+
+/// A tool's stdout and stderr, for assertion messages.
+pub fn output_text(output: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
 impl BrokerProcess {
     /// Starts `broker --config {config_path}` and waits for its READY line.
     pub fn start(config_path: &Path) -> BrokerProcess {
-        use std::io::BufRead;
-        let mut child = std::process::Command::new(broker_binary())
-            .arg("--config")
-            .arg(config_path)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let mut lines = std::io::BufReader::new(stdout).lines();
-        let ready = loop {
-            let line = lines.next().expect("the broker printed READY").unwrap();
-            if let Some(json) = line.strip_prefix("READY ") {
-                break serde_json::from_str(json).unwrap();
-            }
-        };
+        let mut command = std::process::Command::new(broker_binary());
+        command.arg("--config").arg(config_path);
+        let (child, ready) = start_until_ready(command);
         BrokerProcess { child, ready }
     }
 
     pub fn alpn_port(&self) -> u16 {
-        self.ready["alpn"]
-            .as_str()
-            .unwrap()
-            .rsplit(':')
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap()
+        ready_port(&self.ready, "alpn")
     }
 
     pub fn mqtts_port(&self) -> u16 {
-        self.ready["mqtts"]
-            .as_str()
-            .unwrap()
-            .rsplit(':')
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap()
+        ready_port(&self.ready, "mqtts")
     }
 
     /// SIGKILL: no shutdown code runs.

@@ -126,15 +126,9 @@ pub fn main() -> ExitCode {
             cap: Duration::from_millis(cli.reconnect_cap_ms.max(1)),
         },
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match crate::net::signal::runtime() {
         Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("error: {error}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     runtime.block_on(async move {
         let (stop, shutdown) = watch::channel(false);
