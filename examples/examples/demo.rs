@@ -118,6 +118,28 @@ fn provision_edge(
         .map(|c| c.thing.clone())
         .collect();
     iot_examples::edge::provision::associate_client_devices(config, &edge.thing_name, &things)?;
+    // Cars provisioned by an earlier demo have policies without `greengrass:Discover`: one more
+    // policy lets every car behind the core discover it (attaching it again is harmless).
+    let arn = format!("arn:aws:iot:{}:{}", config.region, config.account);
+    let discover = json!({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "greengrass:Discover",
+                       "Resource": format!("{arn}:thing/car-*")}]
+    })
+    .to_string();
+    admin::run_each(config, |exec| {
+        let _ = exec(AdminCommand::CreatePolicy {
+            policy_name: "car-discovery".into(),
+            policy_document: discover,
+        });
+        for car in manifest.cars.iter().skip(first) {
+            let _ = exec(AdminCommand::AttachPolicy {
+                policy_name: "car-discovery".into(),
+                target: format!("{arn}:cert/{}", car.certificate_id),
+            });
+        }
+        Ok(())
+    })?;
     Ok(())
 }
 
