@@ -2,7 +2,9 @@
 // to the same broker the cars use. Telemetry fills the track and the table; lifecycle events say
 // who is online; a selected car's shadow comes live from `update/documents` (and `get` once);
 // desired state and commands go out as MQTT publishes. Edge cores report on `edge/{core}/status`
-// (online, the cars behind them) and `fleet/{core}/summary`. Rendering is batched to one frame at a
+// (online, the cars behind them) and `fleet/{core}/summary`; their prediction handlers on
+// `cars/{thing}/predictions` (the Range column) and `cars/{thing}/alerts` (highlighted rows and the
+// Alerts list). Rendering is batched to one frame at a
 // time, so a thousand cars stay fluid.
 
 import { presignMqttUrl } from "./sigv4.js";
@@ -12,6 +14,7 @@ const $ = (id) => document.getElementById(id);
 const cars = new Map(); // thing -> { telemetry, online, seen, history: [{speed, battery}], dot, row }
 const cores = new Map(); // edge core -> { online, things, seen, spool, summary, item }
 const CORE_SILENCE_MS = 30_000; // a core publishes its status every 10 s while it is online
+const ALERT_SHOWN_MS = 60_000; // a car's row stays highlighted this long after an alert
 let client = null;
 let credentials = null;
 let selected = null;
@@ -92,6 +95,22 @@ function onMessage(topic, text) {
     if (kind === "update/documents") showShadow(payload.current, payload.current.version);
     else if (kind === "get/accepted") showShadow(payload, payload.version);
     else if (kind.endsWith("rejected")) showError(`shadow: ${payload.code} ${payload.message}`);
+  } else if (parts[0] === "cars" && parts[2] === "predictions") {
+    const entry = car(parts[1]);
+    entry.prediction = payload;
+    entry.changed = true;
+  } else if (parts[0] === "cars" && parts[2] === "alerts") {
+    const entry = car(parts[1]);
+    entry.alertUntil = Date.now() + ALERT_SHOWN_MS;
+    entry.changed = true;
+    const item = document.createElement("li");
+    item.className = "alert";
+    item.dataset.thing = parts[1];
+    item.textContent = `${clock(payload.at ?? Date.now())} ${parts[1]}: ${payload.kind ?? "alert"} (score ${payload.score ?? "?"})`;
+    const list = $("alerts");
+    list.prepend(item);
+    while (list.children.length > 20) list.lastChild.remove();
+    $("alerts-panel").hidden = false;
   } else if (parts[0] === "edge" && parts[2] === "status") {
     const entry = core(parts[1]);
     entry.online = payload.online === true;
@@ -250,7 +269,12 @@ function render(now) {
   if (now - lastTable > 500 || sweep) {
     lastTable = now;
     for (const entry of cars.values()) {
-      const className = entry.thing === selected ? "selected" : "";
+      const alerting = (entry.alertUntil ?? 0) > wall;
+      if (alerting !== !!entry.wasAlerting) {
+        entry.wasAlerting = alerting;
+        entry.changed = true;
+      }
+      const className = [entry.thing === selected ? "selected" : "", alerting ? "alert" : ""].join(" ").trim();
       if (entry.row.className !== className) entry.row.className = className;
       if (!entry.changed) continue;
       entry.changed = false;
@@ -261,6 +285,7 @@ function render(now) {
         entry.wasOnline ? via(entry.thing) : "",
         t.speed ?? "",
         t.battery ?? "",
+        entry.prediction?.rangeKm ?? "",
         t.lights ?? "",
         t.doorsLocked === undefined ? "" : t.doorsLocked ? "locked" : "open",
         entry.seen ? clock(entry.seen) : "",
@@ -348,6 +373,8 @@ function start() {
   client.subscribe("$aws/events/presence/+/+", 0);
   client.subscribe("edge/+/status", 1);
   client.subscribe("fleet/+/summary", 0);
+  client.subscribe("cars/+/predictions", 0);
+  client.subscribe("cars/+/alerts", 1);
   // Temporary credentials end: say so, and stop, rather than fail quietly on the next reconnect.
   clearInterval(expiryTimer);
   expiryTimer = setInterval(() => {

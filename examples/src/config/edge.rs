@@ -36,6 +36,44 @@ pub struct EdgeConfig {
     pub shadow_sync: ShadowSyncSettings,
     /// The fleet summary handler.
     pub fleet_summary: FleetSummarySettings,
+    /// The prediction handler (a machine-learning model on the cars' telemetry).
+    pub predictions: PredictionsSettings,
+}
+
+/// The prediction handler: remaining range and an anomaly score per telemetry message.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct PredictionsSettings {
+    /// Whether it runs.
+    pub enabled: bool,
+    /// The ONNX model file (the contract is in `examples/ml/README.md`); empty: the model built
+    /// into the program. A file is watched: replace it (write beside it, then rename over it)
+    /// and the core swaps the new model in, or refuses it and keeps the running one.
+    pub model: PathBuf,
+    /// How often the model file is checked for a new version, seconds.
+    pub reload_check_secs: u64,
+    /// The telemetry it reads.
+    pub telemetry_filter: String,
+    /// An alert (`cars/{thing}/alerts`) at or above this anomaly score (0 to 1).
+    pub anomaly_threshold: f32,
+    /// Report `predictedRangeKm` in the car's shadow when it moved by this many km ...
+    pub report_min_change_km: f32,
+    /// ... or when the last report is this many seconds old.
+    pub report_every_secs: u64,
+}
+
+impl Default for PredictionsSettings {
+    fn default() -> Self {
+        PredictionsSettings {
+            enabled: true,
+            model: PathBuf::new(),
+            reload_check_secs: 2,
+            telemetry_filter: "cars/+/telemetry".into(),
+            anomaly_threshold: 0.5,
+            report_min_change_km: 1.0,
+            report_every_secs: 60,
+        }
+    }
 }
 
 /// The core's link to the cloud: MQTT over TLS with the core's own certificate.
@@ -237,10 +275,15 @@ impl Default for FleetSummarySettings {
     }
 }
 
-/// The filters a car may subscribe to: its commands, each shadow answer topic the device-side
+/// The filters a car may subscribe to: its commands, the core's predictions and alerts about it,
+/// each shadow answer topic the device-side
 /// shadow helper uses, and the `+` forms (`get/+`, `update/+`, `delete/+`).
 fn subscribe_resources(me: &str) -> Vec<String> {
-    let mut filters = vec![format!("mqtt:topicfilter:cars/{me}/commands")];
+    let mut filters = vec![
+        format!("mqtt:topicfilter:cars/{me}/commands"),
+        format!("mqtt:topicfilter:cars/{me}/predictions"),
+        format!("mqtt:topicfilter:cars/{me}/alerts"),
+    ];
     for suffix in [
         "update/delta",
         "update/documents",
@@ -288,7 +331,7 @@ pub fn default_device_groups() -> Value {
                     ]
                 },
                 "subscribe": {
-                    "statementDescription": "its commands and shadow answers (a topic filter resource names the filter exactly)",
+                    "statementDescription": "its commands, predictions and alerts, and shadow answers (a topic filter resource names the filter exactly)",
                     "operations": ["mqtt:subscribe"],
                     "resources": subscribe_resources(me)
                 }
@@ -298,7 +341,8 @@ pub fn default_device_groups() -> Value {
 }
 
 /// The mappings of the default configuration: cars' telemetry and command results to the cloud
-/// and to the handlers, commands from the cloud to the cars, the fleet summary to the cloud.
+/// and to the handlers, commands from the cloud to the cars, the fleet summary to the cloud, the
+/// handlers' predictions and alerts to the local broker and to the cloud.
 pub fn default_mappings() -> Vec<TopicMappingConfig> {
     use BridgeEndpoint::{IotCore, LocalMqtt, Pubsub};
     vec![
@@ -307,6 +351,10 @@ pub fn default_mappings() -> Vec<TopicMappingConfig> {
         TopicMappingConfig::new("cars/+/commands/result", LocalMqtt, IotCore),
         TopicMappingConfig::new("cars/+/commands", IotCore, LocalMqtt),
         TopicMappingConfig::new("fleet/#", Pubsub, IotCore),
+        TopicMappingConfig::new("cars/+/predictions", Pubsub, LocalMqtt),
+        TopicMappingConfig::new("cars/+/predictions", Pubsub, IotCore),
+        TopicMappingConfig::new("cars/+/alerts", Pubsub, LocalMqtt),
+        TopicMappingConfig::new("cars/+/alerts", Pubsub, IotCore),
     ]
 }
 
@@ -322,6 +370,7 @@ impl Default for EdgeConfig {
             spool: SpoolSettings::default(),
             shadow_sync: ShadowSyncSettings::default(),
             fleet_summary: FleetSummarySettings::default(),
+            predictions: PredictionsSettings::default(),
         }
     }
 }
@@ -364,7 +413,7 @@ impl EdgeConfig {
     /// use iot_examples::config::edge::EdgeConfig;
     /// let config = EdgeConfig::parse("thing_name = 'core-7'\n[local]\nmqtts_port = 0").unwrap();
     /// assert_eq!(config.thing_name, "core-7");
-    /// assert_eq!(config.mappings.len(), 5); // the defaults
+    /// assert_eq!(config.mappings.len(), 9); // the defaults
     /// assert!(EdgeConfig::parse("[spool]\nmax_bytes = 0").is_err());
     /// ```
     pub fn parse(text: &str) -> Result<Self, ConfigError> {
@@ -394,6 +443,12 @@ impl EdgeConfig {
         }
         if self.local.host_addresses.is_empty() {
             return invalid("local.host_addresses must not be empty");
+        }
+        if !(0.0..=1.0).contains(&self.predictions.anomaly_threshold) {
+            return invalid("predictions.anomaly_threshold must be 0 to 1");
+        }
+        if self.predictions.reload_check_secs == 0 {
+            return invalid("predictions.reload_check_secs must be positive");
         }
         if self.fleet_summary.every_secs == 0 {
             return invalid("fleet_summary.every_secs must be positive");

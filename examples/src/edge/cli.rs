@@ -102,6 +102,18 @@ pub fn main() -> ExitCode {
             }
             loop {
                 tokio::time::sleep(Duration::from_secs(cli.status_secs)).await;
+                if let Some(parts) = &running.predictions {
+                    use std::sync::atomic::Ordering::Relaxed;
+                    let done = parts.stats.predictions.load(Relaxed);
+                    let ns = parts.stats.inference_ns.load(Relaxed);
+                    tracing::info!(
+                        model = parts.slot.status().model_id,
+                        predictions = done,
+                        alerts = parts.stats.alerts.load(Relaxed),
+                        mean_inference_us = ns / done.max(1) / 1000,
+                        "edge predictions"
+                    );
+                }
                 if let Some(status) = running.status().await {
                     tracing::info!(
                         cloud = status.cloud_connected,

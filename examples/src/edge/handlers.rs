@@ -8,6 +8,7 @@
 
 use bytes::Bytes;
 use mqtt_codec::QoS;
+use serde_json::{Map, Value};
 
 /// Most messages one handler call may publish; the rest are dropped and counted.
 pub const MAX_OUTPUT_PER_CALL: usize = 1000;
@@ -23,17 +24,28 @@ pub struct HandlerMessage {
     pub qos: QoS,
 }
 
-/// What a handler call publishes (bounded by [`MAX_OUTPUT_PER_CALL`]).
+/// A handler's report about a thing, for the `reported` section of its classic shadow on the
+/// core (synced to the cloud like any local change).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShadowReport {
+    /// The thing.
+    pub thing: String,
+    /// The reported keys and values.
+    pub reported: Map<String, Value>,
+}
+
+/// What a handler call publishes and reports (bounded together by [`MAX_OUTPUT_PER_CALL`]).
 #[derive(Debug, Default)]
 pub struct HandlerOutput {
     messages: Vec<HandlerMessage>,
+    reports: Vec<ShadowReport>,
     dropped: u64,
 }
 
 impl HandlerOutput {
     /// Publish `payload` on `topic` (through the bridge's `Pubsub` mappings).
     pub fn publish(&mut self, topic: impl Into<String>, payload: impl Into<Bytes>, qos: QoS) {
-        if self.messages.len() >= MAX_OUTPUT_PER_CALL {
+        if self.messages.len() + self.reports.len() >= MAX_OUTPUT_PER_CALL {
             self.dropped += 1;
             return;
         }
@@ -42,6 +54,23 @@ impl HandlerOutput {
             payload: payload.into(),
             qos,
         });
+    }
+
+    /// Report `reported` in the classic shadow of `thing` on the core.
+    pub fn report(&mut self, thing: impl Into<String>, reported: Map<String, Value>) {
+        if self.messages.len() + self.reports.len() >= MAX_OUTPUT_PER_CALL {
+            self.dropped += 1;
+            return;
+        }
+        self.reports.push(ShadowReport {
+            thing: thing.into(),
+            reported,
+        });
+    }
+
+    /// Takes what was reported.
+    pub fn take_reports(&mut self) -> Vec<ShadowReport> {
+        std::mem::take(&mut self.reports)
     }
 
     /// Takes what was published, and how many were dropped over the bound.

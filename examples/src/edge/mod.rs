@@ -25,6 +25,7 @@ pub mod cloud_link;
 pub mod device_auth;
 pub mod fleet_summary;
 pub mod handlers;
+pub mod predictions;
 pub mod program;
 pub mod provision;
 pub mod server;

@@ -29,7 +29,7 @@ use tokio::sync::mpsc;
 
 use super::bridge::{BridgeEndpoint, Relay, Visited};
 use super::device_auth::{ClientDeviceAuthorizer, DeviceRefusals};
-use super::handlers::{HandlerMessage, HandlerOutput, LocalHandler};
+use super::handlers::{HandlerMessage, HandlerOutput, LocalHandler, ShadowReport};
 use super::services::{EdgeServices, Observed};
 use super::spool::{Spool, SpoolError, SpoolStats};
 use crate::device::{ClientSession, PublishId, PublishOutcome, SessionEvent};
@@ -131,6 +131,8 @@ pub struct EdgeCore {
     synced_things: BTreeSet<String>,
     handlers: Vec<Handler>,
     counters: EdgeCounters,
+    /// Handlers' shadow reports waiting to be applied (this turn).
+    reports: Vec<ShadowReport>,
     status_topic: String,
     last_things: Vec<String>,
     next_status_ms: u64,
@@ -248,6 +250,7 @@ impl EdgeCore {
             synced_things,
             handlers,
             counters: EdgeCounters::default(),
+            reports: Vec::new(),
             last_things: Vec::new(),
             next_status_ms: 0,
             stopping: false,
@@ -326,6 +329,7 @@ impl EdgeCore {
                 handler.on_message(topic, payload, now_ms, &mut out);
             }
         }
+        self.reports.extend(out.take_reports());
         let (messages, dropped) = out.take();
         self.counters.handler_dropped += dropped;
         messages
@@ -368,6 +372,7 @@ impl EdgeCore {
         // Each hop adds an endpoint to a message's visited set, so this ends after three hops of
         // any one message; handler output is bounded per call.
         loop {
+            Self::apply_reports(turn, this);
             let observed = turn.broker.reserved_mut().take_observed();
             if observed.is_empty() && from_handlers.is_empty() {
                 return;
@@ -401,6 +406,36 @@ impl EdgeCore {
                 for relay in relays {
                     let more = Self::relay(turn, this, relay, message.payload.clone(), message.qos);
                     from_handlers.extend(more);
+                }
+            }
+        }
+    }
+
+    /// Applies the handlers' shadow reports to the local shadows (answers go to local
+    /// subscribers, the change is synced like a device's).
+    fn apply_reports(turn: &mut Turn<'_, Self>, this: &mut Self) {
+        let now = turn.now_ms;
+        for report in std::mem::take(&mut this.reports) {
+            let key = ShadowKey::classic(report.thing.as_str());
+            let body = json!({"state": {"reported": report.reported}}).to_string();
+            match turn.broker.reserved_mut().shadows().update(&key, body.as_bytes(), now) {
+                Ok(outcome) => {
+                    for m in outcome.messages {
+                        let message = Message::new(
+                            m.topic.as_str(),
+                            m.payload.into_bytes(),
+                            QoS::AtLeastOnce,
+                            false,
+                        );
+                        turn.broker.deliver_service_message(&message, now);
+                    }
+                    this.track_thing(&report.thing);
+                    let local = local_shadow(turn, &key);
+                    this.sync.add_shadow(key.clone());
+                    this.sync.local_changed(&key, local.as_ref(), now);
+                }
+                Err((error, _)) => {
+                    tracing::warn!(thing = report.thing, %error, "edge: a handler's shadow report was refused");
                 }
             }
         }
@@ -710,6 +745,7 @@ impl Program for EdgeCore {
                 handler.on_timeout(now, &mut out);
             }
         }
+        self.reports.extend(out.take_reports());
         let (messages, dropped) = out.take();
         self.counters.handler_dropped += dropped;
         from_handlers.extend(messages);

@@ -29,6 +29,9 @@ use super::bridge::{Bridge, BridgeEndpoint, MappingError};
 use super::device_auth::ClientDeviceAuthorizer;
 use super::fleet_summary::FleetSummary;
 use super::handlers::LocalHandler;
+use super::predictions::handler::{PredictionSettings, PredictionStats, Predictions};
+use super::predictions::model::{BUILT_IN_MODEL, ModelError, PredictionModel};
+use super::predictions::slot::{ModelSlot, watch_file};
 use super::program::{EdgeCore, EdgeParts, EdgeRequest, EdgeStatus, status_topic};
 use super::services::EdgeServices;
 use super::spool::{Spool, SpoolConfig};
@@ -79,6 +82,9 @@ pub enum EdgeStartError {
     /// A bridge mapping is invalid.
     #[error(transparent)]
     Mapping(#[from] MappingError),
+    /// The prediction model could not be loaded.
+    #[error(transparent)]
+    Model(#[from] ModelError),
     /// The engine thread could not start.
     #[error("the engine thread stopped")]
     Engine,
@@ -93,6 +99,8 @@ pub struct RunningEdge {
     pub engine: EngineHandle<EdgeRequest>,
     /// The core's CA certificate (PEM): what devices trust, published for discovery.
     pub ca_pem: String,
+    /// The prediction handler's model and counters, when it runs.
+    pub predictions: Option<PredictionParts>,
     stop: watch::Sender<bool>,
     registered: watch::Receiver<bool>,
     link: Option<JoinHandle<()>>,
@@ -117,8 +125,50 @@ struct Init {
     ca_pem: String,
 }
 
-fn handlers(config: &EdgeConfig, now: u64) -> Vec<Box<dyn LocalHandler>> {
+/// The prediction handler's shared parts, when it runs.
+#[derive(Debug, Clone)]
+pub struct PredictionParts {
+    /// The model in use.
+    pub slot: Arc<ModelSlot>,
+    /// Its counters.
+    pub stats: Arc<PredictionStats>,
+}
+
+fn prediction_parts(config: &EdgeConfig) -> Result<Option<PredictionParts>, EdgeStartError> {
+    if !config.predictions.enabled {
+        return Ok(None);
+    }
+    let model = if config.predictions.model.as_os_str().is_empty() {
+        PredictionModel::from_bytes(BUILT_IN_MODEL, "built-in")?
+    } else {
+        PredictionModel::from_path(&config.predictions.model)?
+    };
+    tracing::info!(model = model.id(), source = model.source(), "edge: prediction model loaded");
+    Ok(Some(PredictionParts {
+        slot: ModelSlot::new(model),
+        stats: Arc::default(),
+    }))
+}
+
+fn handlers(
+    config: &EdgeConfig,
+    predictions: Option<&PredictionParts>,
+    now: u64,
+) -> Vec<Box<dyn LocalHandler>> {
     let mut handlers: Vec<Box<dyn LocalHandler>> = Vec::new();
+    if let Some(parts) = predictions {
+        let settings = &config.predictions;
+        handlers.push(Box::new(Predictions::new(
+            PredictionSettings {
+                telemetry_filter: settings.telemetry_filter.clone(),
+                anomaly_threshold: settings.anomaly_threshold,
+                report_min_change_km: settings.report_min_change_km,
+                report_every_ms: settings.report_every_secs.saturating_mul(1000),
+            },
+            parts.slot.clone(),
+            parts.stats.clone(),
+        )));
+    }
     if config.fleet_summary.enabled {
         handlers.push(Box::new(FleetSummary::new(
             &config.thing_name,
@@ -154,6 +204,7 @@ fn cloud_session(config: &EdgeConfig) -> ClientSession {
 /// Opens the data directory on a new engine thread and runs the engine there.
 fn spawn_engine(
     config: &EdgeConfig,
+    predictions: Option<PredictionParts>,
 ) -> Result<(EngineHandle<EdgeRequest>, Init, EngineThread), EdgeStartError> {
     let groups = DeviceGroups::from_json(&config.device_groups)
         .map_err(|e| EdgeStartError::DeviceGroups(e.to_string()))?;
@@ -214,7 +265,7 @@ fn spawn_engine(
                     sync,
                     sync_all,
                     sync_things,
-                    handlers: handlers(&config, now),
+                    handlers: handlers(&config, predictions.as_ref(), now),
                 },
                 now,
             );
@@ -321,7 +372,8 @@ pub async fn start(config: &EdgeConfig) -> Result<RunningEdge, EdgeStartError> {
         &config.cloud.ca,
         Some((&config.cloud.certificate, &config.cloud.private_key)),
     )?;
-    let (engine, init, engine_thread) = spawn_engine(config)?;
+    let predictions = prediction_parts(config)?;
+    let (engine, init, engine_thread) = spawn_engine(config, predictions.clone())?;
     let key = certified_key(&init.server_cert_pem, &init.server_key_pem, &provider)?;
     let resolver = Arc::new(SniResolver::new(
         key,
@@ -337,7 +389,7 @@ pub async fn start(config: &EdgeConfig) -> Result<RunningEdge, EdgeStartError> {
     let listener = bind(SocketAddr::new(config.local.bind, config.local.mqtts_port)).await?;
     let local_mqtts = local_addr(&listener);
     let limits = local_profile(config).limits;
-    let tasks = vec![tokio::spawn(accept_loop(
+    let mut tasks = vec![tokio::spawn(accept_loop(
         listener,
         acceptor,
         engine.clone(),
@@ -349,6 +401,16 @@ pub async fn start(config: &EdgeConfig) -> Result<RunningEdge, EdgeStartError> {
         port: config.cloud.mqtts_port,
         transport: Transport::Tls(cloud_tls),
     }];
+    if let Some(parts) = &predictions
+        && !config.predictions.model.as_os_str().is_empty()
+    {
+        tasks.push(tokio::spawn(watch_file(
+            parts.slot.clone(),
+            config.predictions.model.clone(),
+            Duration::from_secs(config.predictions.reload_check_secs),
+            shutdown.clone(),
+        )));
+    }
     let link = tokio::spawn(cloud_link::run(
         endpoints,
         engine.clone(),
@@ -358,7 +420,6 @@ pub async fn start(config: &EdgeConfig) -> Result<RunningEdge, EdgeStartError> {
         },
         shutdown,
     ));
-    let mut tasks = tasks;
     let (registered_tx, registered) = watch::channel(false);
     if config.cloud.register_connectivity {
         tasks.push(tokio::spawn(register(
@@ -373,6 +434,7 @@ pub async fn start(config: &EdgeConfig) -> Result<RunningEdge, EdgeStartError> {
         local_mqtts,
         engine,
         ca_pem: init.ca_pem,
+        predictions,
         stop,
         registered,
         link: Some(link),

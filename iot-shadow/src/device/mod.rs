@@ -236,6 +236,9 @@ pub struct DeviceShadow {
     answer_timeout_ms: u64,
     max_pending: usize,
     version_policy: VersionPolicy,
+    /// Top-level reported keys another party writes (an edge core's predictions): never deleted
+    /// by the device's reconciliation.
+    foreign_reported: Vec<String>,
 }
 
 impl DeviceShadow {
@@ -270,6 +273,7 @@ impl DeviceShadow {
             answer_timeout_ms: DEFAULT_ANSWER_TIMEOUT_MS,
             max_pending: DEFAULT_MAX_PENDING,
             version_policy: VersionPolicy::Omit,
+            foreign_reported: Vec::new(),
         })
     }
 
@@ -285,6 +289,26 @@ impl DeviceShadow {
     #[must_use]
     pub fn with_answer_timeout(mut self, timeout_ms: u64) -> DeviceShadow {
         self.answer_timeout_ms = timeout_ms.max(1);
+        self
+    }
+
+    /// Top-level `reported` keys written by someone else (an edge core reporting a prediction
+    /// about the device, say): the device's reconciliation after a `get` leaves them alone
+    /// instead of deleting them as keys it does not report.
+    ///
+    /// ```
+    /// use iot_shadow::{DeviceShadow, ShadowKey};
+    /// let shadow = DeviceShadow::new(ShadowKey::classic("car-1"), "car-1").unwrap()
+    ///     .leaving_reported(["predictedRangeKm"]);
+    /// # let _ = shadow;
+    /// ```
+    #[must_use]
+    pub fn leaving_reported<I, S>(mut self, keys: I) -> DeviceShadow
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.foreign_reported.extend(keys.into_iter().map(Into::into));
         self
     }
 
@@ -543,7 +567,8 @@ impl DeviceShadow {
         self.desired = desired;
 
         let mut events = Vec::new();
-        let patch = diff(&cloud_reported, &self.reported);
+        let mut patch = diff(&cloud_reported, &self.reported);
+        patch.retain(|key, value| !(value.is_null() && self.foreign_reported.contains(key)));
         if !patch.is_empty() {
             events.push(ShadowEvent::Publish(self.update_request(&patch, now_ms)));
         }

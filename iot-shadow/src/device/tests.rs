@@ -778,3 +778,22 @@ fn expected_versions_count_updates_in_flight_and_never_go_back() {
     let next = device.report(&object(json!({"y": 1})), NOW);
     assert_eq!(payload(&next)["version"], json!(9));
 }
+
+#[test]
+fn keys_another_party_reports_are_left_alone() {
+    let mut device = car()
+        .with_reported(object(json!({"speed": 3})))
+        .leaving_reported(["predictedRangeKm"]);
+    let get = device.on_connected(NOW).remove(0);
+    let events = message(
+        &mut device,
+        "get/accepted",
+        json!({"state": {"reported": {"speed": 3, "predictedRangeKm": 210.5, "old": 1}},
+               "metadata": {}, "version": 4, "timestamp": 1, "clientToken": get.client_token}),
+    );
+    // The device's own stale key goes; the core's prediction stays.
+    assert_eq!(
+        payload(published(&events)[0]),
+        json!({"state": {"reported": {"old": null}}, "clientToken": "car-1"})
+    );
+}

@@ -16,6 +16,9 @@ use serde_json::{Map, Value, json};
 use super::model::{Applied, CarModel, CommandOutcome};
 use crate::device::{ClientSession, DeviceApp, InboundMessage, SessionEvent};
 
+/// The reported key an edge core writes its range prediction for the car in.
+pub const PREDICTED_RANGE_KEY: &str = "predictedRangeKm";
+
 /// Counters shared by every car of a fleet (for its periodic report).
 #[derive(Debug, Default)]
 pub struct FleetCounters {
@@ -81,7 +84,9 @@ impl Car {
         let model = CarModel::new(seed);
         let shadow = DeviceShadow::new(ShadowKey::classic(thing), thing)
             .map_err(|e| error(e.to_string()))?
-            .with_reported(model.reported());
+            .with_reported(model.reported())
+            // An edge core reports its range prediction about the car here.
+            .leaving_reported([PREDICTED_RANGE_KEY]);
         let commands_topic = format!("cars/{thing}/commands");
         let mut filters: Vec<(String, QoS)> = shadow
             .subscriptions()

@@ -7,5 +7,5 @@ pub mod cli;
 pub mod fleet;
 mod model;
 
-pub use app::{Car, CarError, FleetCounters};
+pub use app::{Car, CarError, FleetCounters, PREDICTED_RANGE_KEY};
 pub use model::{Applied, CarModel, CommandOutcome, LIGHTS, Refusal, SPEED_LIMIT_RANGE};
