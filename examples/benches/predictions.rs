@@ -22,7 +22,11 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("predictions");
     group.throughput(Throughput::Elements(1));
     group.bench_function("inference, one row", |b| {
-        b.iter(|| model.predict(black_box(&[62.0, 71.5, 12.5, 0.61, 0.01, 0.4])).unwrap())
+        b.iter(|| {
+            model
+                .predict(black_box(&[62.0, 71.5, 12.5, 0.61, 0.01, 0.4]))
+                .unwrap()
+        })
     });
     let slot = ModelSlot::new(model);
     let mut handler = Predictions::new(

@@ -25,7 +25,9 @@ use serde_json::{Value, json};
 const CAR: &str = "car-0001";
 
 fn ml_file(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("ml").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("ml")
+        .join(name)
 }
 
 /// Replaces `to` with a copy of `from` the safe way: written beside it, renamed over it.
@@ -83,7 +85,6 @@ async fn predictions_alerts_and_model_swaps_with_the_cloud_away() {
     edge.local.client_device_ca = devices[0].ca_path.clone();
     edge.predictions.model = model_path.clone();
     edge.predictions.reload_check_secs = 1;
-    edge.predictions.report_min_change_km = 0.0;
     let core = iot_examples::edge::server::start(&edge).await.unwrap();
     let parts = core.predictions.clone().unwrap();
     let first_model = parts.slot.status().model_id;
@@ -125,19 +126,29 @@ async fn predictions_alerts_and_model_swaps_with_the_cloud_away() {
         .unwrap();
         let prediction = next_publish(&mut events, "/predictions").await;
         assert_eq!(prediction["model"], first_model.as_str());
-        assert!(prediction["rangeKm"].as_f64().unwrap() > 0.0, "{prediction}");
+        assert!(
+            prediction["rangeKm"].as_f64().unwrap() > 0.0,
+            "{prediction}"
+        );
         normal = Some(prediction);
     }
     let normal = normal.unwrap();
     assert_eq!(parts.stats.alerts.load(Ordering::Relaxed), 0, "{normal}");
 
     // The range is in the car's shadow on the core.
-    car.publish(format!("$aws/things/{CAR}/shadow/get"), QoS::AtLeastOnce, false, "")
-        .await
-        .unwrap();
+    car.publish(
+        format!("$aws/things/{CAR}/shadow/get"),
+        QoS::AtLeastOnce,
+        false,
+        "",
+    )
+    .await
+    .unwrap();
     let shadow = next_publish(&mut events, "/shadow/get/accepted").await;
     assert!(
-        shadow["state"]["reported"]["predictedRangeKm"].as_f64().is_some(),
+        shadow["state"]["reported"]["predictedRangeKm"]
+            .as_f64()
+            .is_some(),
         "{shadow}"
     );
 

@@ -418,7 +418,12 @@ impl EdgeCore {
         for report in std::mem::take(&mut this.reports) {
             let key = ShadowKey::classic(report.thing.as_str());
             let body = json!({"state": {"reported": report.reported}}).to_string();
-            match turn.broker.reserved_mut().shadows().update(&key, body.as_bytes(), now) {
+            match turn
+                .broker
+                .reserved_mut()
+                .shadows()
+                .update(&key, body.as_bytes(), now)
+            {
                 Ok(outcome) => {
                     for m in outcome.messages {
                         let message = Message::new(

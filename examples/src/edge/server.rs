@@ -143,7 +143,11 @@ fn prediction_parts(config: &EdgeConfig) -> Result<Option<PredictionParts>, Edge
     } else {
         PredictionModel::from_path(&config.predictions.model)?
     };
-    tracing::info!(model = model.id(), source = model.source(), "edge: prediction model loaded");
+    tracing::info!(
+        model = model.id(),
+        source = model.source(),
+        "edge: prediction model loaded"
+    );
     Ok(Some(PredictionParts {
         slot: ModelSlot::new(model),
         stats: Arc::default(),

@@ -308,7 +308,8 @@ impl DeviceShadow {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.foreign_reported.extend(keys.into_iter().map(Into::into));
+        self.foreign_reported
+            .extend(keys.into_iter().map(Into::into));
         self
     }
 

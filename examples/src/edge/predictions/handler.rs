@@ -128,7 +128,9 @@ impl LocalHandler for Predictions {
             }
         };
         let elapsed = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        self.stats.inference_ns.fetch_add(elapsed, Ordering::Relaxed);
+        self.stats
+            .inference_ns
+            .fetch_add(elapsed, Ordering::Relaxed);
         self.stats.predictions.fetch_add(1, Ordering::Relaxed);
         let range_km = round1(prediction.range_km);
         let score = (f64::from(prediction.anomaly_score) * 1000.0).round() / 1000.0;
@@ -164,9 +166,9 @@ impl LocalHandler for Predictions {
                 QoS::AtLeastOnce,
             );
         }
-        let moved = car
-            .reported_km
-            .is_none_or(|km| (km - prediction.range_km).abs() >= self.settings.report_min_change_km);
+        let moved = car.reported_km.is_none_or(|km| {
+            (km - prediction.range_km).abs() >= self.settings.report_min_change_km
+        });
         let stale = now_ms.saturating_sub(car.reported_at_ms) >= self.settings.report_every_ms;
         if moved || stale {
             car.reported_km = Some(prediction.range_km);

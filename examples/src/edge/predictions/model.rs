@@ -13,10 +13,10 @@ pub const BUILT_IN_MODEL: &[u8] = include_bytes!("../../../ml/car-model.onnx");
 
 /// A model that could not be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("model {source}: {reason}")]
+#[error("model {origin}: {reason}")]
 pub struct ModelError {
     /// Where it came from (a path, or "built-in").
-    pub source: String,
+    pub origin: String,
     /// What was wrong.
     pub reason: String,
 }
@@ -30,7 +30,7 @@ pub struct Prediction {
     pub anomaly_score: f32,
 }
 
-type Plan = TypedRunnableModel;
+type Plan = Arc<TypedRunnableModel>;
 
 /// A loaded, checked model, ready to run.
 pub struct PredictionModel {
@@ -69,29 +69,45 @@ impl PredictionModel {
     /// ```
     pub fn from_bytes(bytes: &[u8], source: &str) -> Result<Self, ModelError> {
         let error = |reason: String| ModelError {
-            source: source.to_owned(),
+            origin: source.to_owned(),
             reason,
         };
         let mut reader = std::io::Cursor::new(bytes);
-        let model = tract_onnx::onnx()
+        let model = onnx()
             .model_for_read(&mut reader)
             .map_err(|e| error(format!("not a readable ONNX model: {e}")))?;
+        let declared = model
+            .input_fact(0)
+            .map(|fact| format!("{fact:?}"))
+            .unwrap_or_else(|_| "none".into());
         let inputs = model.input_outlets().map(<[_]>::len).unwrap_or(0);
         if inputs != 1 {
-            return Err(error(format!("has {inputs} inputs; one [N, {FEATURES}] input is expected")));
+            return Err(error(format!(
+                "has {inputs} inputs; one [N, {FEATURES}] input is expected"
+            )));
         }
         let plan = model
             .with_input_fact(0, f32::fact([1, FEATURES]).into())
             .and_then(|m| m.into_optimized())
             .and_then(|m| m.into_runnable())
-            .map_err(|e| error(format!("does not take [N, {FEATURES}] float features: {e:#}")))?;
+            .map_err(|e| {
+                error(format!(
+                    "does not take [N, {FEATURES}] float features (it declares {declared}): {e:#}"
+                ))
+            })?;
         let model = PredictionModel {
             id: model_id(bytes),
             source: source.to_owned(),
             plan,
         };
-        // One run proves the output's shape.
-        model.predict(&[0.0; FEATURES])?;
+        // One run proves the shapes fit.
+        model.predict(&[0.0; FEATURES]).map_err(|e| {
+            error(format!(
+                "does not fit the contract (input [N, {FEATURES}] float32, output [N, 2]; it \
+                 declares {declared}): {}",
+                e.reason
+            ))
+        })?;
         Ok(model)
     }
 
@@ -99,7 +115,7 @@ impl PredictionModel {
     pub fn from_path(path: &std::path::Path) -> Result<Self, ModelError> {
         let source = path.display().to_string();
         let bytes = std::fs::read(path).map_err(|e| ModelError {
-            source: source.clone(),
+            origin: source.clone(),
             reason: e.to_string(),
         })?;
         Self::from_bytes(&bytes, &source)
@@ -118,7 +134,7 @@ impl PredictionModel {
     /// Runs the model on one row of features.
     pub fn predict(&self, features: &[f32; FEATURES]) -> Result<Prediction, ModelError> {
         let error = |reason: String| ModelError {
-            source: self.source.clone(),
+            origin: self.source.clone(),
             reason,
         };
         let input = Tensor::from_shape(&[1, FEATURES], features)
@@ -127,9 +143,11 @@ impl PredictionModel {
             .plan
             .run(tvec!(input.into()))
             .map_err(|e| error(format!("inference: {e:#}")))?;
-        let output = outputs
-            .first()
-            .ok_or_else(|| error("no output".into()))?
+        let first = outputs.first().ok_or_else(|| error("no output".into()))?;
+        let plain = first
+            .as_plain_ram()
+            .ok_or_else(|| error("the output is not in plain memory".into()))?;
+        let output = plain
             .to_array_view::<f32>()
             .map_err(|e| error(format!("output is not float32: {e}")))?;
         if output.shape() != [1, 2] {

@@ -69,8 +69,10 @@ impl ModelSlot {
             Err(error) => {
                 self.refused.fetch_add(1, Ordering::Relaxed);
                 tracing::error!(%error, "edge: new prediction model refused; the current one keeps running");
-                *self.last_error.lock().unwrap_or_else(PoisonError::into_inner) =
-                    Some(error.to_string());
+                *self
+                    .last_error
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = Some(error.to_string());
                 Err(error)
             }
         }
