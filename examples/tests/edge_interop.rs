@@ -19,7 +19,6 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::*;
-use iot_examples::config::edge::EdgeConfig;
 use iot_examples::edge::server::RunningEdge;
 use serde_json::json;
 
@@ -55,18 +54,8 @@ async fn core(label: &str) -> Core {
     let dir = Scratch::new(label);
     let cloud = config(&dir.0.join("cloud"));
     let devices = provision(&cloud, 2);
-    let mut edge = EdgeConfig {
-        data_dir: dir.0.join("edge"),
-        ..EdgeConfig::default()
-    };
     // The cloud is nowhere: the core keeps trying, local traffic goes on.
-    edge.cloud.mqtts_port = free_port();
-    edge.cloud.register_connectivity = false;
-    edge.cloud.ca = devices[0].ca_path.clone();
-    edge.cloud.certificate = devices[1].cert_path.clone();
-    edge.cloud.private_key = devices[1].key_path.clone();
-    edge.local.mqtts_port = 0;
-    edge.local.client_device_ca = devices[0].ca_path.clone();
+    let mut edge = offline_core_config(&dir.0, &devices);
     edge.device_groups = device_groups();
     let running = iot_examples::edge::server::start(&edge).await.unwrap();
     Core {

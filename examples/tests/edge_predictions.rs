@@ -18,7 +18,6 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use common::*;
-use iot_examples::config::edge::EdgeConfig;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS, TlsConfiguration, Transport};
 use serde_json::{Value, json};
 
@@ -71,18 +70,8 @@ async fn predictions_alerts_and_model_swaps_with_the_cloud_away() {
     let devices = provision(&cloud, 2);
     let model_path = dir.0.join("model.onnx");
     std::fs::copy(ml_file("car-model.onnx"), &model_path).unwrap();
-    let mut edge = EdgeConfig {
-        data_dir: dir.0.join("edge"),
-        ..EdgeConfig::default()
-    };
     // The cloud is nowhere: everything here is local.
-    edge.cloud.mqtts_port = free_port();
-    edge.cloud.register_connectivity = false;
-    edge.cloud.ca = devices[0].ca_path.clone();
-    edge.cloud.certificate = devices[1].cert_path.clone();
-    edge.cloud.private_key = devices[1].key_path.clone();
-    edge.local.mqtts_port = 0;
-    edge.local.client_device_ca = devices[0].ca_path.clone();
+    let mut edge = offline_core_config(&dir.0, &devices);
     edge.predictions.model = model_path.clone();
     edge.predictions.reload_check_secs = 1;
     let core = iot_examples::edge::server::start(&edge).await.unwrap();

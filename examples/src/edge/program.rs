@@ -425,15 +425,7 @@ impl EdgeCore {
                 .update(&key, body.as_bytes(), now)
             {
                 Ok(outcome) => {
-                    for m in outcome.messages {
-                        let message = Message::new(
-                            m.topic.as_str(),
-                            m.payload.into_bytes(),
-                            QoS::AtLeastOnce,
-                            false,
-                        );
-                        turn.broker.deliver_service_message(&message, now);
-                    }
+                    deliver_shadow_messages(turn, outcome.messages);
                     this.track_thing(&report.thing);
                     let local = local_shadow(turn, &key);
                     this.sync.add_shadow(key.clone());
@@ -535,17 +527,7 @@ impl EdgeCore {
                 SyncAction::LocalUpdate { key, payload } => {
                     let shadows = turn.broker.reserved_mut().shadows();
                     match shadows.update(&key, payload.as_bytes(), now) {
-                        Ok(outcome) => {
-                            for m in outcome.messages {
-                                let message = Message::new(
-                                    m.topic.as_str(),
-                                    m.payload.into_bytes(),
-                                    QoS::AtLeastOnce,
-                                    false,
-                                );
-                                turn.broker.deliver_service_message(&message, now);
-                            }
-                        }
+                        Ok(outcome) => deliver_shadow_messages(turn, outcome.messages),
                         Err((error, _)) => {
                             tracing::warn!(thing = key.thing, %error, "edge: a synced update was refused locally");
                         }
@@ -669,6 +651,24 @@ impl EdgeCore {
                 }
             }
         });
+    }
+}
+
+/// Routes the local shadow service's answers to local subscribers (QoS 1, as the service sends
+/// them).
+fn deliver_shadow_messages(
+    turn: &mut Turn<'_, EdgeCore>,
+    messages: Vec<iot_shadow::ShadowMessage>,
+) {
+    let now = turn.now_ms;
+    for m in messages {
+        let message = Message::new(
+            m.topic.as_str(),
+            m.payload.into_bytes(),
+            QoS::AtLeastOnce,
+            false,
+        );
+        turn.broker.deliver_service_message(&message, now);
     }
 }
 

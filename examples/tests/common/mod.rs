@@ -678,3 +678,24 @@ pub fn attach_new_policy(config: &BrokerConfig, name: &str, document: &str, prin
     opened.store.put_registry_json(&opened.registry.to_json());
     opened.store.commit().unwrap();
 }
+
+/// An edge core's configuration with its cloud nowhere (a free port nobody listens on; no
+/// discovery registration): local traffic only. Client devices' certificates come from the CA of
+/// `devices`; the core's own cloud identity is `devices[1]`'s. Its data lives in `dir/edge`.
+pub fn offline_core_config(
+    dir: &Path,
+    devices: &[Device],
+) -> iot_examples::config::edge::EdgeConfig {
+    let mut edge = iot_examples::config::edge::EdgeConfig {
+        data_dir: dir.join("edge"),
+        ..iot_examples::config::edge::EdgeConfig::default()
+    };
+    edge.cloud.mqtts_port = free_port();
+    edge.cloud.register_connectivity = false;
+    edge.cloud.ca = devices[0].ca_path.clone();
+    edge.cloud.certificate = devices[1].cert_path.clone();
+    edge.cloud.private_key = devices[1].key_path.clone();
+    edge.local.mqtts_port = 0;
+    edge.local.client_device_ca = devices[0].ca_path.clone();
+    edge
+}
