@@ -1,6 +1,6 @@
 // The dashboard in headless Chromium, as a person uses it: a wrong password is refused with a
 // visible message; sign in; at least three cars appear and move; the edge core shows online with
-// car-0003 behind it; change the desired lights of car-0003 (behind the core: the change goes
+// car-0003 behind it, and its predicted range; change the desired lights of car-0003 (behind the core: the change goes
 // cloud → core → car and the report comes back the same way) and see the car report it and the
 // delta vanish; send it a command and see its result; an expired sign-in is shown; log out.
 // Screenshots go to the directory given.
@@ -80,6 +80,13 @@ try {
   );
   const direct = await page.$eval("#cars tbody tr[data-thing=car-0001]", (row) => row.cells[2].textContent);
   if (direct !== "cloud") throw new Error(`car-0001 is via ${direct}, not the cloud`);
+
+  step("the core's prediction of car-0003's range is shown");
+  await page.waitForFunction(
+    () => Number(document.querySelector("#cars tbody tr[data-thing=car-0003]")?.cells[5]?.textContent) > 0,
+    null,
+    { timeout },
+  );
 
   step("change a car's desired lights (behind the core): the car reports it, the delta vanishes");
   await page.click("#cars tbody tr[data-thing=car-0003]");
