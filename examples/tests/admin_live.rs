@@ -10,25 +10,7 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
-
 use common::*;
-
-/// Runs `aws-iot-broker --config {config} {args}`; returns the JSON it printed.
-fn cli(config: &Path, args: &[&str]) -> Result<serde_json::Value, String> {
-    let out = Command::new(broker_binary())
-        .current_dir(config.parent().unwrap())
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .output()
-        .unwrap();
-    if !out.status.success() {
-        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
-    }
-    Ok(serde_json::from_slice(&out.stdout).unwrap())
-}
 
 fn device_of(created: &serde_json::Value) -> Device {
     let file = |name: &str| created["files"][name].as_str().unwrap().into();
@@ -65,11 +47,11 @@ async fn cli_commands_reach_the_running_broker() {
     let port = broker.mqtts_port();
 
     // Provisioning while it runs, with a relative file:// path resolved by the CLI.
-    cli(&config, &["create-thing", "--thing-name", "car-7"]).unwrap();
-    let created = cli(&config, &["create-keys-and-certificate", "--set-as-active"]).unwrap();
+    broker_cli(&config, &["create-thing", "--thing-name", "car-7"]).unwrap();
+    let created = broker_cli(&config, &["create-keys-and-certificate", "--set-as-active"]).unwrap();
     let device = device_of(&created);
     let arn = created["certificateArn"].as_str().unwrap();
-    cli(
+    broker_cli(
         &config,
         &[
             "attach-thing-principal",
@@ -80,7 +62,7 @@ async fn cli_commands_reach_the_running_broker() {
         ],
     )
     .unwrap();
-    cli(
+    broker_cli(
         &config,
         &[
             "create-policy",
@@ -91,7 +73,7 @@ async fn cli_commands_reach_the_running_broker() {
         ],
     )
     .unwrap();
-    cli(
+    broker_cli(
         &config,
         &["attach-policy", "--policy-name", "cars", "--target", arn],
     )
@@ -102,15 +84,16 @@ async fn cli_commands_reach_the_running_broker() {
     );
 
     // An error comes back as an error.
-    let error = cli(
+    let error = broker_cli(
         &config,
         &["attach-policy", "--policy-name", "nope", "--target", arn],
     )
-    .unwrap_err();
+    .unwrap_err()
+    .to_string();
     assert!(error.contains("nope"), "{error}");
 
     // Revoked while running: the next handshake is refused.
-    cli(
+    broker_cli(
         &config,
         &[
             "update-certificate",
@@ -127,8 +110,8 @@ async fn cli_commands_reach_the_running_broker() {
     );
 
     // Access keys made while running verify at once: listed, with the principal.
-    let key = cli(&config, &["create-access-key", "--user-name", "ops"]).unwrap();
-    let listed = cli(&config, &["list-access-keys"]).unwrap();
+    let key = broker_cli(&config, &["create-access-key", "--user-name", "ops"]).unwrap();
+    let listed = broker_cli(&config, &["list-access-keys"]).unwrap();
     assert_eq!(
         listed["AccessKeyMetadata"][0]["AccessKeyId"],
         key["AccessKey"]["AccessKeyId"]
@@ -136,10 +119,10 @@ async fn cli_commands_reach_the_running_broker() {
 
     // Everything was committed: after a crash and a restart the broker still knows it all.
     broker.kill_9();
-    let things = cli(&config, &["list-things"]).unwrap();
+    let things = broker_cli(&config, &["list-things"]).unwrap();
     assert_eq!(things["things"][0]["thingName"], "car-7");
-    let certificates = cli(&config, &["list-certificates"]).unwrap();
+    let certificates = broker_cli(&config, &["list-certificates"]).unwrap();
     assert_eq!(certificates["certificates"][0]["status"], "REVOKED");
-    let listed = cli(&config, &["list-access-keys"]).unwrap();
+    let listed = broker_cli(&config, &["list-access-keys"]).unwrap();
     assert_eq!(listed["AccessKeyMetadata"][0]["UserName"], "ops");
 }

@@ -179,7 +179,8 @@ async fn a_dashboard_user_signs_in_and_speaks_mqtt_with_temporary_credentials() 
         matches!(e, Event::Incoming(Packet::ConnAck(_))).then_some(())
     })
     .await
-    .unwrap_err();
+    .unwrap_err()
+    .to_string();
     assert!(error.contains("403"), "{error}");
 
     let text = metrics(running.metrics.unwrap()).await;

@@ -97,7 +97,7 @@ fn client(
     client_id: &str,
     ca_pem: &str,
     port: u16,
-) -> (AsyncClient, mpsc::UnboundedReceiver<Option<Event>>) {
+) -> (AsyncClient, mpsc::Receiver<Option<Event>>) {
     let mut options = MqttOptions::new(client_id, "localhost", port);
     options.set_keep_alive(Duration::from_secs(30));
     options.set_clean_session(false);
@@ -105,17 +105,18 @@ fn client(
         Arc::new(client_tls(Some(device), ca_pem, &[])),
     )));
     let (client, mut events) = AsyncClient::new(options, 100);
-    let (tx, rx) = mpsc::unbounded_channel();
+    // Bounded: the pump waits for the test to read (a test that stops reading stops the pump).
+    let (tx, rx) = mpsc::channel(1024);
     tokio::spawn(async move {
         loop {
             match events.poll().await {
                 Ok(event) => {
-                    if tx.send(Some(event)).is_err() {
+                    if tx.send(Some(event)).await.is_err() {
                         return;
                     }
                 }
                 Err(_) => {
-                    if tx.send(None).is_err() {
+                    if tx.send(None).await.is_err() {
                         return;
                     }
                     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -128,7 +129,7 @@ fn client(
 
 /// Waits (up to `secs`) for an event `pick` accepts; panics naming `what` otherwise.
 async fn expect<T>(
-    events: &mut mpsc::UnboundedReceiver<Option<Event>>,
+    events: &mut mpsc::Receiver<Option<Event>>,
     what: &str,
     secs: u64,
     mut pick: impl FnMut(&Event) -> Option<T>,
@@ -155,7 +156,7 @@ fn publish_of(event: &Event) -> Option<rumqttc::Publish> {
 /// Publishes telemetry `seqs` from the car, each waiting for the core's PUBACK.
 async fn telemetry(
     car: &AsyncClient,
-    events: &mut mpsc::UnboundedReceiver<Option<Event>>,
+    events: &mut mpsc::Receiver<Option<Event>>,
     seqs: std::ops::Range<u64>,
 ) {
     for seq in seqs {
@@ -176,10 +177,7 @@ async fn telemetry(
 }
 
 /// The car's local shadow, asked over MQTT from the core.
-async fn local_shadow(
-    car: &AsyncClient,
-    events: &mut mpsc::UnboundedReceiver<Option<Event>>,
-) -> Value {
+async fn local_shadow(car: &AsyncClient, events: &mut mpsc::Receiver<Option<Event>>) -> Value {
     car.publish(
         format!("$aws/things/{CAR}/shadow/get"),
         QoS::AtLeastOnce,
@@ -196,11 +194,7 @@ async fn local_shadow(
     .await
 }
 
-async fn update_local(
-    car: &AsyncClient,
-    events: &mut mpsc::UnboundedReceiver<Option<Event>>,
-    state: Value,
-) {
+async fn update_local(car: &AsyncClient, events: &mut mpsc::Receiver<Option<Event>>, state: Value) {
     car.publish(
         format!("$aws/things/{CAR}/shadow/update"),
         QoS::AtLeastOnce,
@@ -235,7 +229,7 @@ async fn car_on_core(
     device: &Device,
     core_ca: &str,
     port: u16,
-) -> (AsyncClient, mpsc::UnboundedReceiver<Option<Event>>) {
+) -> (AsyncClient, mpsc::Receiver<Option<Event>>) {
     let (car, mut events) = client(device, CAR, core_ca, port);
     expect(&mut events, "the core's CONNACK", 20, |e| {
         matches!(e, Event::Incoming(Packet::ConnAck(_))).then_some(())

@@ -12,7 +12,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 
 use common::*;
@@ -29,27 +28,12 @@ use serde_json::{Value, json};
 
 const ARN: &str = "arn:aws:iot:us-east-1:123456789012";
 
-/// Runs `aws-iot-broker --config {config} {args}` (through the admin socket while the broker
-/// runs); returns the JSON it printed.
-fn cli(config: &Path, args: &[&str]) -> Result<Value, String> {
-    let out = Command::new(broker_binary())
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .output()
-        .unwrap();
-    if !out.status.success() {
-        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
-    }
-    Ok(serde_json::from_slice(&out.stdout).unwrap())
-}
-
 /// A thing with a new certificate attached and policy `policy` (created from `document` if new).
 fn thing(config: &Path, name: &str, policy: &str, document: &str) -> Device {
-    cli(config, &["create-thing", "--thing-name", name]).unwrap();
-    let created = cli(config, &["create-keys-and-certificate", "--set-as-active"]).unwrap();
+    broker_cli(config, &["create-thing", "--thing-name", name]).unwrap();
+    let created = broker_cli(config, &["create-keys-and-certificate", "--set-as-active"]).unwrap();
     let arn = created["certificateArn"].as_str().unwrap();
-    cli(
+    broker_cli(
         config,
         &[
             "attach-thing-principal",
@@ -60,7 +44,7 @@ fn thing(config: &Path, name: &str, policy: &str, document: &str) -> Device {
         ],
     )
     .unwrap();
-    let _ = cli(
+    let _ = broker_cli(
         config,
         &[
             "create-policy",
@@ -70,7 +54,7 @@ fn thing(config: &Path, name: &str, policy: &str, document: &str) -> Device {
             document,
         ],
     );
-    cli(
+    broker_cli(
         config,
         &["attach-policy", "--policy-name", policy, "--target", arn],
     )
@@ -187,7 +171,7 @@ async fn cars_find_their_core_through_the_cloud_and_keep_it_while_the_cloud_is_d
     let fallback = vec![tls_endpoint(&car1, broker.mqtts_port())];
 
     // Associations while it runs (through the admin socket); unknown things are error entries.
-    let answer = cli(
+    let answer = broker_cli(
         &config,
         &[
             "batch-associate-client-device-with-core-device",
@@ -202,7 +186,7 @@ async fn cars_find_their_core_through_the_cloud_and_keep_it_while_the_cloud_is_d
         answer,
         json!({"errorEntries":[{"thingName":"ghost","code":"ResourceNotFoundException","message":"Thing ghost not found"}]})
     );
-    let error = cli(
+    let error = broker_cli(
         &config,
         &[
             "batch-associate-client-device-with-core-device",
@@ -212,9 +196,10 @@ async fn cars_find_their_core_through_the_cloud_and_keep_it_while_the_cloud_is_d
             "car-1",
         ],
     )
-    .unwrap_err();
+    .unwrap_err()
+    .to_string();
     assert!(error.contains("no-such-core"), "{error}");
-    let listed = cli(
+    let listed = broker_cli(
         &config,
         &[
             "list-client-devices-associated-with-core-device",
@@ -256,7 +241,7 @@ async fn cars_find_their_core_through_the_cloud_and_keep_it_while_the_cloud_is_d
     greengrass::put_certificate_authorities(&core_cloud, "core-1", &[core_ca.certificate_pem()])
         .await
         .unwrap();
-    let shown = cli(
+    let shown = broker_cli(
         &config,
         &["get-connectivity-info", "--thing-name", "core-1"],
     )
@@ -374,7 +359,7 @@ async fn cars_find_their_core_through_the_cloud_and_keep_it_while_the_cloud_is_d
         (200, expected)
     );
     // Disassociated: the car is sent back to the cloud.
-    cli(
+    broker_cli(
         &config,
         &[
             "batch-disassociate-client-device-from-core-device",

@@ -97,7 +97,8 @@ async fn rumqttc_over_websocket_with_a_presigned_url() {
         matches!(e, Event::Incoming(Packet::ConnAck(_))).then_some(())
     })
     .await
-    .unwrap_err();
+    .unwrap_err()
+    .to_string();
     assert!(error.contains("403"), "{error}");
 
     // An expired URL.
@@ -108,7 +109,8 @@ async fn rumqttc_over_websocket_with_a_presigned_url() {
         matches!(e, Event::Incoming(Packet::ConnAck(_))).then_some(())
     })
     .await
-    .unwrap_err();
+    .unwrap_err()
+    .to_string();
     assert!(error.contains("403"), "{error}");
 
     // Upgrade requests a WebSocket client would not send: refused before any MQTT.

@@ -169,17 +169,27 @@ pub fn rumqttc(
     AsyncClient::new(options, 100)
 }
 
+/// Why [`wait_for`] did not get what it waited for.
+#[derive(Debug, thiserror::Error)]
+pub enum WaitError {
+    /// Nothing it wanted within 10 s.
+    #[error("timed out")]
+    TimedOut,
+    /// The connection failed (a refused handshake, a closed socket, ...).
+    #[error("{0}")]
+    Connection(#[from] rumqttc::ConnectionError),
+}
+
 /// Polls the event loop until `pick` returns something, or fails after 10 s.
 pub async fn wait_for<T>(
     events: &mut EventLoop,
     mut pick: impl FnMut(&rumqttc::Event) -> Option<T>,
-) -> Result<T, String> {
+) -> Result<T, WaitError> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
         let event = tokio::time::timeout_at(deadline, events.poll())
             .await
-            .map_err(|_| "timed out".to_owned())?
-            .map_err(|e| e.to_string())?;
+            .map_err(|_| WaitError::TimedOut)??;
         if let Some(found) = pick(&event) {
             return Ok(found);
         }
@@ -698,4 +708,33 @@ pub fn offline_core_config(
     edge.local.mqtts_port = 0;
     edge.local.client_device_ca = devices[0].ca_path.clone();
     edge
+}
+
+/// The broker's CLI refused a command.
+#[derive(Debug, thiserror::Error)]
+#[error("the CLI failed ({status}): {stderr}")]
+pub struct CliError {
+    /// Its exit status.
+    pub status: std::process::ExitStatus,
+    /// What it printed on stderr.
+    pub stderr: String,
+}
+
+/// Runs `aws-iot-broker --config {config} {args}` (through the admin socket while the broker
+/// runs) in the configuration's directory; returns the JSON it printed.
+pub fn broker_cli(config: &Path, args: &[&str]) -> Result<serde_json::Value, CliError> {
+    let out = std::process::Command::new(broker_binary())
+        .current_dir(config.parent().unwrap())
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        return Err(CliError {
+            status: out.status,
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        });
+    }
+    Ok(serde_json::from_slice(&out.stdout).unwrap())
 }
