@@ -12,22 +12,6 @@ mod common;
 
 use common::*;
 
-fn device_of(created: &serde_json::Value) -> Device {
-    let file = |name: &str| created["files"][name].as_str().unwrap().into();
-    Device {
-        id: created["certificateId"].as_str().unwrap().to_owned(),
-        cert_pem: created["certificatePem"].as_str().unwrap().to_owned(),
-        key_pem: created["keyPair"]["PrivateKey"]
-            .as_str()
-            .unwrap()
-            .to_owned(),
-        ca_pem: std::fs::read_to_string(file("rootCA")).unwrap(),
-        cert_path: file("certificate"),
-        key_path: file("privateKey"),
-        ca_path: file("rootCA"),
-    }
-}
-
 async fn connects(device: &Device, port: u16, client_id: &str) -> bool {
     let (_client, mut events) = rumqttc(device, client_id, port, true);
     wait_for(&mut events, |e| {

@@ -59,19 +59,7 @@ fn thing(config: &Path, name: &str, policy: &str, document: &str) -> Device {
         &["attach-policy", "--policy-name", policy, "--target", arn],
     )
     .unwrap();
-    let file = |name: &str| created["files"][name].as_str().unwrap().into();
-    Device {
-        id: created["certificateId"].as_str().unwrap().to_owned(),
-        cert_pem: created["certificatePem"].as_str().unwrap().to_owned(),
-        key_pem: created["keyPair"]["PrivateKey"]
-            .as_str()
-            .unwrap()
-            .to_owned(),
-        ca_pem: std::fs::read_to_string(file("rootCA")).unwrap(),
-        cert_path: file("certificate"),
-        key_path: file("privateKey"),
-        ca_path: file("rootCA"),
-    }
+    device_of(&created)
 }
 
 /// The cloud's HTTPS data plane for `device`: the ALPN port, ALPN `x-amzn-http-ca`.

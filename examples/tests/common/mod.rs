@@ -738,3 +738,20 @@ pub fn broker_cli(config: &Path, args: &[&str]) -> Result<serde_json::Value, Cli
     }
     Ok(serde_json::from_slice(&out.stdout).unwrap())
 }
+
+/// The device `create-keys-and-certificate` made (its CLI answer, with the files it wrote).
+pub fn device_of(created: &serde_json::Value) -> Device {
+    let file = |name: &str| created["files"][name].as_str().unwrap().into();
+    Device {
+        id: created["certificateId"].as_str().unwrap().to_owned(),
+        cert_pem: created["certificatePem"].as_str().unwrap().to_owned(),
+        key_pem: created["keyPair"]["PrivateKey"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+        ca_pem: std::fs::read_to_string(file("rootCA")).unwrap(),
+        cert_path: file("certificate"),
+        key_path: file("privateKey"),
+        ca_path: file("rootCA"),
+    }
+}
