@@ -101,7 +101,7 @@ fn spawn_engine(
     config: &BrokerConfig,
 ) -> Result<(EngineHandle<BrokerRequest>, Init, EngineThread), StartError> {
     let (init_tx, init_rx) = std::sync::mpsc::channel::<Result<Init, SetupError>>();
-    let (events_tx, events_rx) = std::sync::mpsc::channel();
+    let (handle, events) = engine::channel(config.limits.output_budget_bytes);
     let config = config.clone();
     let thread = std::thread::Builder::new()
         .name("broker-engine".into())
@@ -151,11 +151,11 @@ fn spawn_engine(
                 server_cert_pem: opened.server_cert_pem,
                 server_key_pem: opened.server_key_pem,
             }));
-            engine::run(program, broker, store, events_rx)
+            engine::run(program, broker, store, events)
         })
         .map_err(|_| StartError::Engine)?;
     let init = init_rx.recv().map_err(|_| StartError::Engine)??;
-    Ok((EngineHandle::new(events_tx), init, thread))
+    Ok((handle, init, thread))
 }
 
 /// Starts the broker described by `config`.
@@ -216,7 +216,8 @@ pub async fn start(config: &BrokerConfig) -> Result<Running, StartError> {
 
     let mut listeners = Vec::new();
     let bind_ip = config.listeners.bind;
-    let listener = bind(SocketAddr::new(bind_ip, config.listeners.mqtts_port)).await?;
+    let backlog = config.listeners.backlog;
+    let listener = bind(SocketAddr::new(bind_ip, config.listeners.mqtts_port), backlog).await?;
     let mqtts = local_addr(&listener);
     listeners.push(tokio::spawn(accept_tls_loop(
         listener,
@@ -227,7 +228,7 @@ pub async fn start(config: &BrokerConfig) -> Result<Running, StartError> {
     )));
     let mut alpn = None;
     if let Some(port) = config.listeners.alpn_port {
-        let listener = bind(SocketAddr::new(bind_ip, port)).await?;
+        let listener = bind(SocketAddr::new(bind_ip, port), backlog).await?;
         alpn = Some(local_addr(&listener));
         listeners.push(tokio::spawn(accept_tls_loop(
             listener,
@@ -239,7 +240,7 @@ pub async fn start(config: &BrokerConfig) -> Result<Running, StartError> {
     }
     let mut plain_mqtt = None;
     if let Some(addr) = config.listeners.plain_mqtt {
-        let listener = bind(addr).await?;
+        let listener = bind(addr, backlog).await?;
         plain_mqtt = Some(local_addr(&listener));
         listeners.push(tokio::spawn(accept_plain_loop(listener, http.clone())));
     }
@@ -267,7 +268,7 @@ pub async fn start(config: &BrokerConfig) -> Result<Running, StartError> {
     }
     let mut metrics_addr = None;
     if let Some(addr) = config.listeners.metrics {
-        let listener = bind(addr).await?;
+        let listener = bind(addr, backlog).await?;
         metrics_addr = Some(local_addr(&listener));
         listeners.push(tokio::spawn(metrics::serve(
             listener,

@@ -51,6 +51,13 @@ impl Default for DashboardConfig {
     }
 }
 
+/// Default `[limits] output_budget_bytes`: what each connection may have waiting to be written.
+pub const DEFAULT_OUTPUT_BUDGET: usize = 1 << 20;
+
+/// Default `[listeners] backlog`: connections waiting for `accept` per listener, enough for a burst
+/// of thousands of connects without SYN drops.
+pub const DEFAULT_BACKLOG: u32 = 4096;
+
 /// Limits on clients, AWS IoT Core's default quotas unless changed.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
@@ -69,6 +76,10 @@ pub struct BrokerLimits {
     pub max_queued: usize,
     /// How long a new connection may take to send CONNECT, in seconds.
     pub connect_timeout_secs: u64,
+    /// Bytes of output a connection may have waiting to be written (its socket's pace); beyond
+    /// it QoS 0 deliveries to it are dropped and counted and QoS 1 wait in its session queue, and
+    /// nothing more is read from it until it catches up.
+    pub output_budget_bytes: usize,
 }
 
 impl Default for BrokerLimits {
@@ -82,6 +93,7 @@ impl Default for BrokerLimits {
             max_inflight: aws.max_inflight,
             max_queued: aws.max_queued,
             connect_timeout_secs: aws.connect_timeout_ms / 1000,
+            output_budget_bytes: DEFAULT_OUTPUT_BUDGET,
         }
     }
 }
@@ -100,6 +112,9 @@ pub struct Listeners {
     pub plain_mqtt: Option<SocketAddr>,
     /// Prometheus text metrics (`GET /metrics`), loopback only.
     pub metrics: Option<SocketAddr>,
+    /// Connections the kernel may hold waiting for `accept` on each listener (the kernel caps it
+    /// at `net.core.somaxconn`).
+    pub backlog: u32,
 }
 
 impl Default for Listeners {
@@ -110,6 +125,7 @@ impl Default for Listeners {
             alpn_port: Some(8443),
             plain_mqtt: None,
             metrics: Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9464)),
+            backlog: DEFAULT_BACKLOG,
         }
     }
 }
@@ -252,6 +268,16 @@ impl BrokerConfig {
         if !(1..=65_535).contains(&self.limits.max_inflight) {
             return Err(ConfigError::Invalid(
                 "limits.max_inflight must be 1 to 65535 (packet ids)".into(),
+            ));
+        }
+        if self.limits.output_budget_bytes < 4096 {
+            return Err(ConfigError::Invalid(
+                "limits.output_budget_bytes must be at least 4096".into(),
+            ));
+        }
+        if self.listeners.backlog == 0 {
+            return Err(ConfigError::Invalid(
+                "listeners.backlog must be positive".into(),
             ));
         }
         if self.limits.max_payload_bytes == 0 {

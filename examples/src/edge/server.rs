@@ -214,7 +214,7 @@ fn spawn_engine(
         .map_err(|e| EdgeStartError::DeviceGroups(e.to_string()))?;
     let bridge = Bridge::new(&config.mappings)?;
     let (init_tx, init_rx) = std::sync::mpsc::channel::<Result<Init, EdgeStartError>>();
-    let (events_tx, events_rx) = std::sync::mpsc::channel();
+    let (handle, events) = engine::channel(crate::config::DEFAULT_OUTPUT_BUDGET);
     let config = config.clone();
     let thread = std::thread::Builder::new()
         .name("edge-engine".into())
@@ -275,11 +275,11 @@ fn spawn_engine(
             );
             program.subscribe_cloud(&cloud_filters, now);
             let _ = init_tx.send(Ok(init));
-            engine::run(program, broker, store, events_rx)
+            engine::run(program, broker, store, events)
         })
         .map_err(|_| EdgeStartError::Engine)?;
     let init = init_rx.recv().map_err(|_| EdgeStartError::Engine)??;
-    Ok((EngineHandle::new(events_tx), init, thread))
+    Ok((handle, init, thread))
 }
 
 type Opened = (
@@ -390,7 +390,11 @@ pub async fn start(config: &EdgeConfig) -> Result<RunningEdge, EdgeStartError> {
         resolver,
         &[],
     )?));
-    let listener = bind(SocketAddr::new(config.local.bind, config.local.mqtts_port)).await?;
+    let listener = bind(
+        SocketAddr::new(config.local.bind, config.local.mqtts_port),
+        crate::config::DEFAULT_BACKLOG,
+    )
+    .await?;
     let local_mqtts = local_addr(&listener);
     let limits = local_profile(config).limits;
     let mut tasks = vec![tokio::spawn(accept_loop(

@@ -1,11 +1,15 @@
 //! The engine: one thread that owns an `iot-broker-core` state machine, feeds it what the
-//! connection tasks report, commits the store, then hands each connection the packets the broker
-//! emitted. Shared by every program that runs a broker (the cloud broker, the edge core's local
-//! broker); [`connection`] is the tokio side of one MQTT connection.
+//! connection tasks report, hands the store's changes to the commit thread, then hands each
+//! connection the packets the broker emitted. Shared by every program that runs a broker (the
+//! cloud broker, the edge core's local broker); [`connection`] is the tokio side of one MQTT
+//! connection and [`outbox`] its bounded output queue.
 //!
-//! One thread, because the broker is a single state machine; the socket work runs on tokio. The
-//! order inside one turn is the durability contract of `iot-broker-core`: process events →
-//! commit the store (one fsync for the whole batch) → only then write the acknowledgements.
+//! One thread, because the broker is a single state machine; the socket work runs on tokio and
+//! the fsync on the [`commit`] thread. The durability contract of `iot-broker-core` holds per
+//! turn: process a batch of events → hand the turn's changes to the commit thread (group commit:
+//! one fsync for every batch waiting) → write the turn's packets and answers only once that commit
+//! is reported. Turns go on while a commit runs; their packets wait behind it, in order, so nothing
+//! leaves before what came before it, and nothing acknowledges what a crash could still lose.
 //!
 //! A program talks to its engine with its own request enum ([`Program::Request`]): each variant
 //! carries a [`Reply`] of the exact type its caller awaits, so the compiler proves every caller
@@ -13,38 +17,29 @@
 //!
 //! May import: `store/`. Must not import a program folder.
 
+pub mod commit;
 pub mod connection;
+pub mod outbox;
 
-use std::collections::HashMap;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use crossbeam_channel::{Receiver, Sender};
 use iot_broker_core::auth::{Authorizer, TransportInfo};
 use iot_broker_core::codec::{DecodeError, QoS, SharedPacket};
-use iot_broker_core::lifecycle::DisconnectReason;
 use iot_broker_core::persist::Persistence;
 use iot_broker_core::service::ReservedTopicService;
 use iot_broker_core::topic::TopicName;
 use iot_broker_core::{Broker, ConnectionId, Output};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use crate::store::{SharedStore, StoreError};
+use commit::{GroupCommit, MAX_HELD_TURNS};
+pub use outbox::{Outbox, Pushed, ToConnection};
 
 /// Events processed per turn before committing and flushing.
 const MAX_BATCH: usize = 512;
-
-/// What the engine sends a connection task.
-#[derive(Debug)]
-pub enum ToConnection {
-    /// Write this packet.
-    Packet(SharedPacket),
-    /// Write what came before, then close.
-    Close(DisconnectReason),
-}
-
-/// Where the engine sends a connection's packets.
-pub type Outbox = mpsc::UnboundedSender<ToConnection>;
 
 /// The sending half of a typed answer: what a request's caller awaits. The engine sends it only
 /// after the turn's commit, so an answer never reports a change a crash could still lose.
@@ -62,8 +57,19 @@ pub enum Event<Q> {
         /// The id the broker gave it.
         reply: Reply<ConnectionId>,
     },
-    /// A decoded packet.
-    Packet(ConnectionId, SharedPacket),
+    /// The packets one socket read completed, in order.
+    Packets {
+        /// Whose.
+        conn: ConnectionId,
+        /// The packets.
+        packets: Vec<SharedPacket>,
+        /// What they count for against the connection's inbound budget
+        /// ([`Outbox::add_inbound`]).
+        bytes: usize,
+    },
+    /// The connection's output came back under half its budget after the broker was told it was
+    /// congested.
+    OutputReady(ConnectionId),
     /// The bytes did not decode: the broker closes the connection.
     DecodeError(ConnectionId, DecodeError),
     /// The transport went away.
@@ -123,6 +129,8 @@ pub struct Turn<'a, P: Program + ?Sized> {
     pub store: &'a SharedStore,
     /// Store commits so far.
     pub commits: u64,
+    /// QoS 0 PUBLISH packets dropped so far over connections' output budgets.
+    pub dropped_output: u64,
     /// Unix milliseconds at the start of this request.
     pub now_ms: u64,
     answers: &'a mut Vec<Box<dyn FnOnce() + Send>>,
@@ -132,6 +140,7 @@ impl<P: Program + ?Sized> std::fmt::Debug for Turn<'_, P> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Turn")
             .field("commits", &self.commits)
+            .field("dropped_output", &self.dropped_output)
             .field("now_ms", &self.now_ms)
             .finish_non_exhaustive()
     }
@@ -157,25 +166,42 @@ impl<P: Program + ?Sized> Turn<'_, P> {
 #[derive(Debug)]
 pub struct EngineHandle<Q> {
     tx: Sender<Event<Q>>,
+    output_budget: usize,
 }
 
 impl<Q> Clone for EngineHandle<Q> {
     fn clone(&self) -> Self {
         EngineHandle {
             tx: self.tx.clone(),
+            output_budget: self.output_budget,
         }
     }
 }
 
-impl<Q> EngineHandle<Q> {
-    /// A handle over a channel's sending side.
-    pub fn new(tx: Sender<Event<Q>>) -> Self {
-        EngineHandle { tx }
-    }
+/// The engine's side of its event channel, for [`run`].
+#[derive(Debug)]
+pub struct Events<Q> {
+    rx: Receiver<Event<Q>>,
+}
 
+/// A new engine channel: the handle connections and programs send through, and the events
+/// [`run`] takes. Each connection's output is bounded by `output_budget` bytes (see
+/// [`outbox`]). The channel itself is bounded per connection: a connection's reader stops
+/// reading while the engine has not processed `output_budget` bytes of its packets.
+pub fn channel<Q>(output_budget: usize) -> (EngineHandle<Q>, Events<Q>) {
+    let (tx, rx) = crossbeam_channel::unbounded();
+    (EngineHandle { tx, output_budget }, Events { rx })
+}
+
+impl<Q> EngineHandle<Q> {
     /// Sends one event; `false` when the engine has stopped.
     pub fn send(&self, event: Event<Q>) -> bool {
         self.tx.send(event).is_ok()
+    }
+
+    /// The byte budget of each connection's output.
+    pub fn output_budget(&self) -> usize {
+        self.output_budget
     }
 
     /// Registers a connection.
@@ -241,11 +267,24 @@ pub fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// What a turn collected to hand out after its commit.
-struct Pending {
+/// A turn's packets and answers, waiting for the commit that holds the turn's changes (or, for a
+/// turn without changes, for the commits of the turns before it: order is kept).
+struct Held {
+    seq: u64,
+    outputs: Vec<Output>,
+    answers: Vec<Box<dyn FnOnce() + Send>>,
+}
+
+/// The engine's state besides the broker and the program.
+struct EngineState {
     outboxes: HashMap<ConnectionId, Outbox>,
     answers: Vec<Box<dyn FnOnce() + Send>>,
-    commits: u64,
+    held: VecDeque<Held>,
+    commit: GroupCommit,
+    /// QoS 0 PUBLISH packets dropped over connections' output budgets.
+    dropped_output: u64,
+    /// Connections to wake after a delivery.
+    touched: Vec<ConnectionId>,
 }
 
 /// Runs the engine until shutdown or until every handle is dropped. Returns an error if the store
@@ -254,36 +293,62 @@ pub fn run<P: Program>(
     mut program: P,
     mut broker: BrokerOf<P>,
     store: SharedStore,
-    events: Receiver<Event<P::Request>>,
+    events: Events<P::Request>,
 ) -> Result<(), StoreError> {
-    let mut pending = Pending {
+    let commit = GroupCommit::start(store.borrow().committer())?;
+    let mut state = EngineState {
         outboxes: HashMap::new(),
         answers: Vec::new(),
-        commits: 0,
+        held: VecDeque::new(),
+        commit,
+        dropped_output: 0,
+        touched: Vec::new(),
     };
     let mut last_tick = Instant::now();
+    let mut batch: Vec<Event<P::Request>> = Vec::with_capacity(MAX_BATCH);
     loop {
+        if state.held.len() >= MAX_HELD_TURNS {
+            // Back-pressure: take no new events until the disk catches up.
+            state.commit.wait_one()?;
+            state.release(&mut broker);
+            continue;
+        }
         let wait = Duration::from_secs(1).saturating_sub(last_tick.elapsed());
-        let first = match events.recv_timeout(wait) {
-            Ok(event) => Some(event),
-            Err(RecvTimeoutError::Timeout) => None,
-            Err(RecvTimeoutError::Disconnected) => {
-                broker.shutdown(now_ms());
-                after_events(&mut program, &mut broker, &store, &mut pending);
-                flush(&mut broker, &store, &mut pending)?;
-                return Ok(());
-            }
-        };
-        let mut batch: Vec<Event<P::Request>> = first.into_iter().collect();
+        let mut disconnected = false;
+        crossbeam_channel::select! {
+            recv(events.rx) -> event => match event {
+                Ok(event) => batch.push(event),
+                Err(_) => disconnected = true,
+            },
+            recv(state.commit.reports()) -> report => {
+                if let Ok(report) = report {
+                    state.commit.on_report(report).inspect_err(|error| {
+                        tracing::error!(%error, "store commit failed; stopping without acknowledging");
+                    })?;
+                }
+            },
+            default(wait) => {},
+        }
+        if disconnected {
+            broker.shutdown(now_ms());
+            state.end_turn(&mut program, &mut broker, &store)?;
+            state.commit.wait_all()?;
+            state.release(&mut broker);
+            return Ok(());
+        }
+        while let Ok(report) = state.commit.reports().try_recv() {
+            state.commit.on_report(report)?;
+        }
+        state.release(&mut broker);
         while batch.len() < MAX_BATCH {
-            match events.try_recv() {
+            match events.rx.try_recv() {
                 Ok(event) => batch.push(event),
                 Err(_) => break,
             }
         }
+        let now = now_ms();
         let mut shutdown = None;
-        for event in batch {
-            let now = now_ms();
+        for event in batch.drain(..) {
             match event {
                 Event::Open {
                     transport,
@@ -291,14 +356,26 @@ pub fn run<P: Program>(
                     reply,
                 } => {
                     let conn = broker.open(transport, now);
-                    pending.outboxes.insert(conn, outbox);
+                    state.outboxes.insert(conn, outbox);
                     let _ = reply.send(conn);
                 }
-                Event::Packet(conn, packet) => broker.handle_packet(conn, packet, now),
+                Event::Packets {
+                    conn,
+                    packets,
+                    bytes,
+                } => {
+                    for packet in packets {
+                        broker.handle_packet(conn, packet, now);
+                    }
+                    if let Some(outbox) = state.outboxes.get(&conn) {
+                        outbox.processed_inbound(bytes);
+                    }
+                }
+                Event::OutputReady(conn) => output_ready(&mut broker, conn, now),
                 Event::DecodeError(conn, error) => broker.handle_decode_error(conn, &error, now),
                 Event::Lost(conn) => {
                     broker.connection_lost(conn, now);
-                    pending.outboxes.remove(&conn);
+                    state.outboxes.remove(&conn);
                 }
                 Event::Publish {
                     topic,
@@ -308,7 +385,7 @@ pub fn run<P: Program>(
                     reply,
                 } => {
                     broker.publish(topic, payload, qos, retain, now);
-                    pending.answers.push(Box::new(move || {
+                    state.answers.push(Box::new(move || {
                         let _ = reply.send(());
                     }));
                 }
@@ -316,9 +393,10 @@ pub fn run<P: Program>(
                     let mut turn = Turn {
                         broker: &mut broker,
                         store: &store,
-                        commits: pending.commits,
+                        commits: state.commit.commits(),
+                        dropped_output: state.dropped_output,
                         now_ms: now,
-                        answers: &mut pending.answers,
+                        answers: &mut state.answers,
                     };
                     program.handle(&mut turn, request);
                 }
@@ -332,65 +410,137 @@ pub fn run<P: Program>(
             broker.tick(now_ms());
             last_tick = Instant::now();
         }
-        after_events(&mut program, &mut broker, &store, &mut pending);
-        flush(&mut broker, &store, &mut pending)?;
+        state.end_turn(&mut program, &mut broker, &store)?;
         if let Some(reply) = shutdown {
+            state.commit.wait_all()?;
+            state.release(&mut broker);
             let _ = reply.send(());
             return Ok(());
         }
     }
 }
 
-/// The program's once-a-turn work.
-fn after_events<P: Program>(
-    program: &mut P,
-    broker: &mut BrokerOf<P>,
-    store: &SharedStore,
-    pending: &mut Pending,
+/// The program's connection `conn` has room for output again.
+fn output_ready<A: Authorizer, R: ReservedTopicService, S: Persistence>(
+    broker: &mut Broker<A, R, S>,
+    conn: ConnectionId,
+    now_ms: u64,
 ) {
-    let mut turn = Turn {
-        broker,
-        store,
-        commits: pending.commits,
-        now_ms: now_ms(),
-        answers: &mut pending.answers,
-    };
-    program.after_events(&mut turn);
+    let _ = (broker, conn, now_ms);
 }
 
-/// Commit, then deliver: the order that makes every acknowledgement durable.
-fn flush<A: Authorizer, R: ReservedTopicService, S: Persistence>(
+/// The program's connection `conn` went over its output budget.
+fn output_congested<A: Authorizer, R: ReservedTopicService, S: Persistence>(
     broker: &mut Broker<A, R, S>,
-    store: &SharedStore,
-    pending: &mut Pending,
-) -> Result<(), StoreError> {
-    {
-        let mut store = store.borrow_mut();
-        if store.has_pending() {
-            if let Err(error) = store.commit() {
-                tracing::error!(%error, "store commit failed; stopping without acknowledging");
-                // The answers are dropped unsent: their callers see the engine as stopped.
-                return Err(error);
-            }
-            pending.commits += 1;
+    conn: ConnectionId,
+) {
+    let _ = (broker, conn);
+}
+
+impl EngineState {
+    /// Ends a turn: the program's once-a-turn work, then the turn's changes go to the commit
+    /// thread and its packets and answers wait for that commit (or leave now when nothing is
+    /// waiting for the disk).
+    fn end_turn<P: Program>(
+        &mut self,
+        program: &mut P,
+        broker: &mut BrokerOf<P>,
+        store: &SharedStore,
+    ) -> Result<(), StoreError> {
+        {
+            let mut turn = Turn {
+                broker,
+                store,
+                commits: self.commit.commits(),
+                dropped_output: self.dropped_output,
+                now_ms: now_ms(),
+                answers: &mut self.answers,
+            };
+            program.after_events(&mut turn);
         }
+        let batch = store.borrow_mut().take_batch();
+        let seq = match batch {
+            Some(batch) => self.commit.submit(batch),
+            None if self.commit.waiting() => self.commit.submitted(),
+            None => {
+                // Nothing waits for the disk: deliver now.
+                for answer in self.answers.drain(..) {
+                    answer();
+                }
+                while let Some(output) = broker.poll_output() {
+                    self.deliver(broker, output);
+                }
+                self.wake();
+                return Ok(());
+            }
+        };
+        let mut outputs = Vec::new();
+        while let Some(output) = broker.poll_output() {
+            outputs.push(output);
+        }
+        self.held.push_back(Held {
+            seq,
+            outputs,
+            answers: std::mem::take(&mut self.answers),
+        });
+        Ok(())
     }
-    for answer in pending.answers.drain(..) {
-        answer();
+
+    /// Delivers the held turns whose commit is durable, in order.
+    fn release<A: Authorizer, R: ReservedTopicService, S: Persistence>(
+        &mut self,
+        broker: &mut Broker<A, R, S>,
+    ) {
+        let durable = self.commit.durable();
+        while self.held.front().is_some_and(|held| held.seq <= durable) {
+            let Some(held) = self.held.pop_front() else {
+                break;
+            };
+            for answer in held.answers {
+                answer();
+            }
+            for output in held.outputs {
+                self.deliver(broker, output);
+            }
+        }
+        self.wake();
     }
-    while let Some(output) = broker.poll_output() {
+
+    /// Hands one output to its connection under the output budget's policy.
+    fn deliver<A: Authorizer, R: ReservedTopicService, S: Persistence>(
+        &mut self,
+        broker: &mut Broker<A, R, S>,
+        output: Output,
+    ) {
         match output {
             Output::Send { conn, packet } => {
-                if let Some(outbox) = pending.outboxes.get(&conn) {
-                    let _ = outbox.send(ToConnection::Packet(packet));
+                let Some(outbox) = self.outboxes.get(&conn) else {
+                    return;
+                };
+                match outbox.push_quiet(ToConnection::Packet(packet)) {
+                    Pushed::Queued => {}
+                    Pushed::Congested => output_congested(broker, conn),
+                    Pushed::Dropped => self.dropped_output += 1,
+                    Pushed::Gone => return,
+                }
+                if self.touched.last() != Some(&conn) {
+                    self.touched.push(conn);
                 }
             }
             Output::Close { conn, reason } => {
-                if let Some(outbox) = pending.outboxes.remove(&conn) {
-                    let _ = outbox.send(ToConnection::Close(reason));
+                if let Some(outbox) = self.outboxes.remove(&conn) {
+                    outbox.push(ToConnection::Close(reason));
                 }
             }
         }
     }
-    Ok(())
+
+    /// Wakes the writers of the connections that got packets.
+    fn wake(&mut self) {
+        for conn in self.touched.drain(..) {
+            if let Some(outbox) = self.outboxes.get(&conn) {
+                outbox.wake_writer();
+            }
+        }
+    }
 }

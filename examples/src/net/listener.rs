@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
@@ -22,10 +22,23 @@ pub struct BindError {
     pub error: std::io::Error,
 }
 
-/// Binds a TCP listener on `addr`.
-pub async fn bind(addr: SocketAddr) -> Result<TcpListener, BindError> {
-    TcpListener::bind(addr)
-        .await
+/// Binds a TCP listener on `addr` with room for `backlog` connections waiting for `accept`
+/// (the kernel caps it at `net.core.somaxconn`).
+pub async fn bind(addr: SocketAddr, backlog: u32) -> Result<TcpListener, BindError> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()
+    } else {
+        TcpSocket::new_v6()
+    };
+    socket
+        .and_then(|socket| {
+            // As `TcpListener::bind` does: a restarted program can bind while old connections
+            // linger in TIME_WAIT.
+            #[cfg(unix)]
+            socket.set_reuseaddr(true)?;
+            socket.bind(addr)?;
+            socket.listen(backlog)
+        })
         .map_err(|error| BindError { addr, error })
 }
 

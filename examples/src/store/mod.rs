@@ -24,6 +24,7 @@ use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::path::Path;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use iot_broker_core::codec::{QoS, Utf8Bytes};
@@ -56,6 +57,12 @@ pub enum StoreError {
     /// A stored record does not decode.
     #[error("store: corrupt record in {0}")]
     Corrupt(&'static str),
+    /// The engine's commit thread could not start.
+    #[error("store: cannot start the commit thread: {0}")]
+    CommitThread(#[source] std::io::Error),
+    /// The engine's commit thread stopped (after a failed commit).
+    #[error("store: the commit thread stopped")]
+    CommitStopped,
 }
 
 fn redb_err(e: impl std::fmt::Display) -> StoreError {
@@ -80,7 +87,7 @@ enum Op {
 
 /// The database and the batch of changes not yet committed.
 pub struct Store {
-    db: Database,
+    db: Arc<Database>,
     pending: Vec<Op>,
     shadows: BTreeMap<String, StoredShadow>,
 }
@@ -216,6 +223,81 @@ fn decode_session(bytes: &[u8]) -> Option<SessionRecord> {
     })
 }
 
+/// Changes taken from the store at the end of an engine turn, committed together by a
+/// [`Committer`].
+#[derive(Debug, Default)]
+pub struct Batch {
+    ops: Vec<Op>,
+}
+
+impl Batch {
+    /// How many changes it holds.
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+
+    /// Whether it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+}
+
+/// Commits [`Batch`]es of one store on any thread: the engine's group-commit thread.
+#[derive(Clone)]
+pub struct Committer {
+    db: Arc<Database>,
+}
+
+impl std::fmt::Debug for Committer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Committer").finish_non_exhaustive()
+    }
+}
+
+impl Committer {
+    /// Writes `batches`, in order, in one durable transaction (one fsync for all of them).
+    pub fn commit(&self, batches: Vec<Batch>) -> Result<(), StoreError> {
+        apply(&self.db, batches)
+    }
+}
+
+/// Applies `batches` in order in one write transaction and commits it.
+fn apply(db: &Database, batches: Vec<Batch>) -> Result<(), StoreError> {
+    if batches.iter().all(Batch::is_empty) {
+        return Ok(());
+    }
+    let txn = db.begin_write().map_err(redb_err)?;
+    {
+        let mut meta = txn.open_table(META).map_err(redb_err)?;
+        let mut retained = txn.open_table(RETAINED).map_err(redb_err)?;
+        let mut sessions = txn.open_table(SESSIONS).map_err(redb_err)?;
+        let mut messages = txn.open_table(MESSAGES).map_err(redb_err)?;
+        let mut shadows = txn.open_table(SHADOWS).map_err(redb_err)?;
+        let mut sync = txn.open_table(SYNC).map_err(redb_err)?;
+        let mut spool = txn.open_table(SPOOL).map_err(redb_err)?;
+        for op in batches.into_iter().flat_map(|batch| batch.ops) {
+            match op {
+                Op::PutRetained(k, v) => retained.insert(k.as_str(), v.as_slice()).map(|_| ()),
+                Op::DeleteRetained(k) => retained.remove(k.as_str()).map(|_| ()),
+                Op::PutSession(k, v) => sessions.insert(k.as_str(), v.as_slice()).map(|_| ()),
+                Op::DeleteSession(k) => sessions.remove(k.as_str()).map(|_| ()),
+                Op::PutMessage(k, v) => messages.insert(k.as_slice(), v.as_slice()).map(|_| ()),
+                Op::DeleteMessage(k) => messages.remove(k.as_slice()).map(|_| ()),
+                Op::PutShadow(k, v) => shadows.insert(k.as_str(), v.as_slice()).map(|_| ()),
+                Op::DeleteShadow(k) => shadows.remove(k.as_str()).map(|_| ()),
+                Op::PutMeta(k, v) => meta.insert(k.as_str(), v.as_slice()).map(|_| ()),
+                Op::PutSync(k, v) => sync.insert(k.as_str(), v.as_slice()).map(|_| ()),
+                Op::PutSpool(seq, v) => spool
+                    .insert(seq.to_be_bytes().as_slice(), v.as_slice())
+                    .map(|_| ()),
+                Op::DeleteSpool(seq) => spool.remove(seq.to_be_bytes().as_slice()).map(|_| ()),
+            }
+            .map_err(redb_err)?;
+        }
+    }
+    txn.commit().map_err(redb_err)
+}
+
 impl Store {
     /// Opens (or creates) the database at `path` and loads the shadows into memory.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
@@ -242,7 +324,7 @@ impl Store {
             }
         }
         Ok(Store {
-            db,
+            db: Arc::new(db),
             pending: Vec::new(),
             shadows,
         })
@@ -258,41 +340,31 @@ impl Store {
         !self.pending.is_empty()
     }
 
-    /// Writes every pending change in one durable transaction.
+    /// Writes every pending change in one durable transaction, on this thread (start-up, the
+    /// offline admin commands, tests). The engine commits on its [`Committer`] thread instead.
     pub fn commit(&mut self) -> Result<(), StoreError> {
+        match self.take_batch() {
+            Some(batch) => apply(&self.db, vec![batch]),
+            None => Ok(()),
+        }
+    }
+
+    /// Takes the pending changes out as one [`Batch`] for a [`Committer`]; `None` when there are
+    /// none. The engine calls this at the end of a turn: later changes go into the next batch.
+    pub fn take_batch(&mut self) -> Option<Batch> {
         if self.pending.is_empty() {
-            return Ok(());
+            return None;
         }
-        let txn = self.db.begin_write().map_err(redb_err)?;
-        {
-            let mut meta = txn.open_table(META).map_err(redb_err)?;
-            let mut retained = txn.open_table(RETAINED).map_err(redb_err)?;
-            let mut sessions = txn.open_table(SESSIONS).map_err(redb_err)?;
-            let mut messages = txn.open_table(MESSAGES).map_err(redb_err)?;
-            let mut shadows = txn.open_table(SHADOWS).map_err(redb_err)?;
-            let mut sync = txn.open_table(SYNC).map_err(redb_err)?;
-            let mut spool = txn.open_table(SPOOL).map_err(redb_err)?;
-            for op in self.pending.drain(..) {
-                match op {
-                    Op::PutRetained(k, v) => retained.insert(k.as_str(), v.as_slice()).map(|_| ()),
-                    Op::DeleteRetained(k) => retained.remove(k.as_str()).map(|_| ()),
-                    Op::PutSession(k, v) => sessions.insert(k.as_str(), v.as_slice()).map(|_| ()),
-                    Op::DeleteSession(k) => sessions.remove(k.as_str()).map(|_| ()),
-                    Op::PutMessage(k, v) => messages.insert(k.as_slice(), v.as_slice()).map(|_| ()),
-                    Op::DeleteMessage(k) => messages.remove(k.as_slice()).map(|_| ()),
-                    Op::PutShadow(k, v) => shadows.insert(k.as_str(), v.as_slice()).map(|_| ()),
-                    Op::DeleteShadow(k) => shadows.remove(k.as_str()).map(|_| ()),
-                    Op::PutMeta(k, v) => meta.insert(k.as_str(), v.as_slice()).map(|_| ()),
-                    Op::PutSync(k, v) => sync.insert(k.as_str(), v.as_slice()).map(|_| ()),
-                    Op::PutSpool(seq, v) => spool
-                        .insert(seq.to_be_bytes().as_slice(), v.as_slice())
-                        .map(|_| ()),
-                    Op::DeleteSpool(seq) => spool.remove(seq.to_be_bytes().as_slice()).map(|_| ()),
-                }
-                .map_err(redb_err)?;
-            }
+        Some(Batch {
+            ops: std::mem::take(&mut self.pending),
+        })
+    }
+
+    /// A handle that commits batches of this store from another thread.
+    pub fn committer(&self) -> Committer {
+        Committer {
+            db: Arc::clone(&self.db),
         }
-        txn.commit().map_err(redb_err)
     }
 
     /// The saved certificate registry JSON, if any.
