@@ -253,6 +253,7 @@ impl Program for CloudBroker {
                         turn.broker.reserved_mut().shadow_requests(),
                     ),
                     ("store_commits", turn.commits),
+                    ("dropped_output_budget", turn.dropped_output),
                 ];
                 counters.extend(turn.broker.authorizer_mut().refusals().as_metrics());
                 let snapshot = MetricsSnapshot {

@@ -2,7 +2,8 @@
 //! written, bounded by a byte budget.
 //!
 //! Policy when full (the budget is `[limits] output_budget_bytes`):
-//! - a QoS 0 PUBLISH that would take the queue over the budget is dropped and counted;
+//! - a QoS 0 PUBLISH that would take the queue over the budget is dropped and counted (an empty
+//!   queue takes one message of any size);
 //! - everything else (acknowledgements, CONNACK, QoS 1/2 deliveries already in the session's
 //!   in-flight window) is queued: each is bounded elsewhere (the in-flight window, and the reader,
 //!   which reads no more from a client while its output is over budget);
@@ -148,7 +149,8 @@ impl Outbox {
         if queue.gone {
             return Pushed::Gone;
         }
-        let over = queue.bytes.saturating_add(size) > self.shared.budget;
+        // An empty queue takes anything, so a message larger than the budget still goes out.
+        let over = queue.bytes > 0 && queue.bytes.saturating_add(size) > self.shared.budget;
         if over && is_qos0_publish(&item) {
             drop(queue);
             self.shared.dropped.fetch_add(1, Ordering::Relaxed);
@@ -354,6 +356,13 @@ mod tests {
         assert!(outbox.written(cost(&second[0])));
         assert_eq!(outbox.bytes(), 0);
         assert!(!outbox.written(0), "reported once");
+    }
+
+    #[test]
+    fn an_empty_queue_takes_one_message_larger_than_the_budget() {
+        let outbox = Outbox::new(100);
+        assert_eq!(outbox.push(publish(QosPid::AtMostOnce, 500)), Pushed::Queued);
+        assert_eq!(outbox.push(publish(QosPid::AtMostOnce, 1)), Pushed::Dropped);
     }
 
     #[test]
