@@ -76,10 +76,11 @@ impl Raw {
             if let Some(packet) = decode_buf(&mut self.buf, &Limits::default()).unwrap() {
                 return packet;
             }
-            let n = tokio::time::timeout(Duration::from_secs(30), self.stream.read_buf(&mut self.buf))
-                .await
-                .expect("the broker answers")
-                .unwrap();
+            let n =
+                tokio::time::timeout(Duration::from_secs(30), self.stream.read_buf(&mut self.buf))
+                    .await
+                    .expect("the broker answers")
+                    .unwrap();
             assert_ne!(n, 0, "the broker closed the connection");
         }
     }

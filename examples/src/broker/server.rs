@@ -217,7 +217,11 @@ pub async fn start(config: &BrokerConfig) -> Result<Running, StartError> {
     let mut listeners = Vec::new();
     let bind_ip = config.listeners.bind;
     let backlog = config.listeners.backlog;
-    let listener = bind(SocketAddr::new(bind_ip, config.listeners.mqtts_port), backlog).await?;
+    let listener = bind(
+        SocketAddr::new(bind_ip, config.listeners.mqtts_port),
+        backlog,
+    )
+    .await?;
     let mqtts = local_addr(&listener);
     listeners.push(tokio::spawn(accept_tls_loop(
         listener,

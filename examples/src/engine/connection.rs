@@ -11,12 +11,13 @@
 //! (on streams that support them; TLS copies into records anyway).
 
 use std::io::IoSlice;
+use std::pin::Pin;
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
+use iot_broker_core::ConnectionId;
 use iot_broker_core::auth::TransportInfo;
 use iot_broker_core::codec::{Limits, Packet, SharedPacket, decode_buf};
-use iot_broker_core::ConnectionId;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::outbox::{Outbox, ToConnection, cost};
@@ -240,15 +241,19 @@ async fn write_chunks<W: AsyncWrite + Unpin>(
 ) -> std::io::Result<()> {
     let mut first = 0;
     while first < chunks.len() {
-        let mut slices = [IoSlice::new(&[]); MAX_SLICES];
-        let mut count = 0;
-        for (slot, chunk) in slices.iter_mut().zip(chunks.iter().skip(first)) {
-            *slot = IoSlice::new(chunk);
-            count += 1;
-        }
-        let mut n = writer
-            .write_vectored(slices.get(..count).unwrap_or_default())
-            .await?;
+        let pending = chunks.get(first..).unwrap_or_default();
+        // The slices live on the stack of one poll, not in the connection's future: an idle
+        // connection does not carry them.
+        let mut n = std::future::poll_fn(|cx| {
+            let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+            let mut count = 0;
+            for (slot, chunk) in slices.iter_mut().zip(pending) {
+                *slot = IoSlice::new(chunk);
+                count += 1;
+            }
+            Pin::new(&mut *writer).poll_write_vectored(cx, slices.get(..count).unwrap_or_default())
+        })
+        .await?;
         if n == 0 {
             return Err(std::io::ErrorKind::WriteZero.into());
         }
@@ -306,7 +311,11 @@ mod tests {
         frames.push(&packet, true).unwrap();
         frames.finish();
         assert_eq!(frames.chunks.len(), 2);
-        assert_eq!(frames.chunks[1].as_ptr(), payload.as_ptr(), "the same bytes");
+        assert_eq!(
+            frames.chunks[1].as_ptr(),
+            payload.as_ptr(),
+            "the same bytes"
+        );
         let mut whole = BytesMut::new();
         packet.encode(&mut whole).unwrap();
         assert_eq!(frames.chunks.concat(), whole.to_vec());

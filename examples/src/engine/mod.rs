@@ -277,7 +277,9 @@ struct Held {
 
 /// The engine's state besides the broker and the program.
 struct EngineState {
-    outboxes: HashMap<ConnectionId, Outbox>,
+    /// Looked up once per delivery: keyed with a fast hash (connection ids are not chosen by
+    /// clients).
+    outboxes: HashMap<ConnectionId, Outbox, foldhash::fast::RandomState>,
     answers: Vec<Box<dyn FnOnce() + Send>>,
     held: VecDeque<Held>,
     commit: GroupCommit,
@@ -297,7 +299,7 @@ pub fn run<P: Program>(
 ) -> Result<(), StoreError> {
     let commit = GroupCommit::start(store.borrow().committer())?;
     let mut state = EngineState {
-        outboxes: HashMap::new(),
+        outboxes: HashMap::default(),
         answers: Vec::new(),
         held: VecDeque::new(),
         commit,

@@ -333,8 +333,14 @@ mod tests {
     #[test]
     fn qos0_over_budget_is_dropped_and_counted_qos1_is_queued() {
         let outbox = Outbox::new(1000);
-        assert_eq!(outbox.push(publish(QosPid::AtMostOnce, 600)), Pushed::Queued);
-        assert_eq!(outbox.push(publish(QosPid::AtMostOnce, 600)), Pushed::Dropped);
+        assert_eq!(
+            outbox.push(publish(QosPid::AtMostOnce, 600)),
+            Pushed::Queued
+        );
+        assert_eq!(
+            outbox.push(publish(QosPid::AtMostOnce, 600)),
+            Pushed::Dropped
+        );
         assert_eq!(outbox.dropped(), 1);
         assert_eq!(outbox.push(qos1(1, 600)), Pushed::Congested);
         // Reported once until the writer makes room.
@@ -361,7 +367,10 @@ mod tests {
     #[test]
     fn an_empty_queue_takes_one_message_larger_than_the_budget() {
         let outbox = Outbox::new(100);
-        assert_eq!(outbox.push(publish(QosPid::AtMostOnce, 500)), Pushed::Queued);
+        assert_eq!(
+            outbox.push(publish(QosPid::AtMostOnce, 500)),
+            Pushed::Queued
+        );
         assert_eq!(outbox.push(publish(QosPid::AtMostOnce, 1)), Pushed::Dropped);
     }
 
