@@ -125,9 +125,14 @@ impl Raw {
 }
 
 fn start_broker(scratch: &Scratch) -> BrokerProcess {
+    start_broker_with(scratch, "")
+}
+
+/// A broker with `listeners` (TOML lines) added to its `[listeners]` table.
+fn start_broker_with(scratch: &Scratch, listeners: &str) -> BrokerProcess {
     let path = scratch.0.join("broker.toml");
     let text = format!(
-        "data_dir = {:?}\n[listeners]\nmqtts_port = 0\nalpn_port = 0\nplain_mqtt = \"127.0.0.1:0\"\nmetrics = \"127.0.0.1:0\"\n[limits]\nmax_publishes_per_second = 0\nmax_payload_bytes = {PAYLOAD}\noutput_budget_bytes = {BUDGET}\n",
+        "data_dir = {:?}\n[listeners]\nmqtts_port = 0\nalpn_port = 0\nplain_mqtt = \"127.0.0.1:0\"\nmetrics = \"127.0.0.1:0\"\n{listeners}\n[limits]\nmax_publishes_per_second = 0\nmax_payload_bytes = {PAYLOAD}\noutput_budget_bytes = {BUDGET}\n",
         scratch.0.join("data")
     );
     std::fs::write(&path, text).unwrap();
@@ -232,4 +237,63 @@ async fn a_connection_reset_while_the_broker_writes_is_released_at_once() {
     .await
     .expect("the victim's will fires when its connection breaks");
     assert_eq!(will.topic.as_str(), "wills/victim");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listener_at_max_connections_refuses_cleanly_and_counts() {
+    let scratch = Scratch::new("overload-cap");
+    let broker = start_broker_with(&scratch, "max_connections = 2");
+    let mqtt = addr(&broker, "plain_mqtt");
+    let first = Raw::connect(mqtt, "first", None, false).await;
+    let _second = Raw::connect(mqtt, "second", None, false).await;
+
+    // The third is closed as soon as it is accepted.
+    let mut third = TcpStream::connect(mqtt).await.unwrap();
+    let mut byte = [0u8; 1];
+    let read = tokio::time::timeout(Duration::from_secs(10), third.read(&mut byte))
+        .await
+        .expect("the broker closes it");
+    assert!(
+        matches!(read, Ok(0) | Err(_)),
+        "closed, not served: {read:?}"
+    );
+    let text = metrics(addr(&broker, "metrics")).await;
+    assert_eq!(
+        counter(
+            &text,
+            "aws_iot_connections_over_cap_total{listener=\"plain_mqtt\"}"
+        ),
+        1
+    );
+
+    // A place freed is a place taken.
+    drop(first);
+    let mut retry = 0;
+    loop {
+        retry += 1;
+        let socket = TcpSocket::new_v4().unwrap();
+        let mut stream = socket.connect(mqtt).await.unwrap();
+        let mut out = BytesMut::new();
+        Packet::<&str, &[u8]>::Connect(Connect {
+            client_id: "third",
+            clean_session: true,
+            keep_alive: 60,
+            will: None,
+            username: None,
+            password: None,
+        })
+        .encode(&mut out)
+        .unwrap();
+        stream.write_all(&out).await.unwrap();
+        let mut reply = [0u8; 4];
+        if stream.read_exact(&mut reply).await.is_ok() {
+            assert_eq!(reply[0], 0x20, "CONNACK");
+            break;
+        }
+        assert!(
+            retry < 50,
+            "the freed place was never given to a new client"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

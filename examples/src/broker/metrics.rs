@@ -10,10 +10,10 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
-use tokio::net::TcpListener;
 
 use super::program::{BrokerRequest, MetricsSnapshot};
 use crate::engine::EngineHandle;
+use crate::net::accept::{AcceptStats, Acceptor};
 use crate::net::http::serve_connection;
 
 /// What refused a request outside the engine (the MQTT authorizer counts its own).
@@ -66,6 +66,7 @@ pub fn count_refusal(refusals: &RefusalCounts, kind: RefusalKind, label: &'stati
 pub fn render(
     state: &MetricsSnapshot,
     refusals: &BTreeMap<(RefusalKind, &'static str), u64>,
+    listeners: &[(&'static str, Arc<AcceptStats>)],
 ) -> String {
     let s = &state.stats;
     let mut out = String::new();
@@ -205,26 +206,51 @@ pub fn render(
             let _ = writeln!(out, "{name}{{{label}=\"{value}\"}} {count}");
         }
     }
+    type Counter = fn(&AcceptStats) -> u64;
+    let listener_metrics: [(&str, &str, Counter); 2] = [
+        (
+            "aws_iot_connections_over_cap_total",
+            "Connections closed on accept: the listener was at listeners.max_connections.",
+            AcceptStats::over_cap,
+        ),
+        (
+            "aws_iot_accept_errors_total",
+            "Failed accept calls (out of file descriptors or memory).",
+            AcceptStats::errors,
+        ),
+    ];
+    for (name, help, value) in listener_metrics {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+        for (listener, stats) in listeners {
+            let _ = writeln!(out, "{name}{{listener=\"{listener}\"}} {}", value(stats));
+        }
+    }
     out
 }
 
 /// Serves `GET /metrics` until the listener task is dropped.
 pub async fn serve(
-    listener: TcpListener,
+    mut acceptor: Acceptor,
     engine: EngineHandle<BrokerRequest>,
     refusals: RefusalCounts,
+    listeners: Vec<(&'static str, Arc<AcceptStats>)>,
 ) {
+    let listeners = Arc::new(listeners);
     loop {
-        let Ok((stream, peer)) = listener.accept().await else {
-            continue;
-        };
+        let (stream, peer, permit) = acceptor.next().await;
         let engine = engine.clone();
         let refusals = refusals.clone();
-        tokio::spawn(serve_connection(stream, peer, move |request| {
-            let engine = engine.clone();
-            let refusals = refusals.clone();
-            async move { answer(&request, &engine, &refusals).await }
-        }));
+        let listeners = listeners.clone();
+        tokio::spawn(async move {
+            serve_connection(stream, peer, move |request| {
+                let engine = engine.clone();
+                let refusals = refusals.clone();
+                let listeners = listeners.clone();
+                async move { answer(&request, &engine, &refusals, &listeners).await }
+            })
+            .await;
+            drop(permit);
+        });
     }
 }
 
@@ -232,6 +258,7 @@ async fn answer(
     request: &Request<Incoming>,
     engine: &EngineHandle<BrokerRequest>,
     refusals: &RefusalCounts,
+    listeners: &[(&'static str, Arc<AcceptStats>)],
 ) -> Response<Full<Bytes>> {
     let (status, body) = if request.method() != Method::GET || request.uri().path() != "/metrics" {
         (StatusCode::NOT_FOUND, String::new())
@@ -241,7 +268,7 @@ async fn answer(
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
         match engine.ask(|reply| BrokerRequest::Metrics { reply }).await {
-            Some(snapshot) => (StatusCode::OK, render(&snapshot, &counts)),
+            Some(snapshot) => (StatusCode::OK, render(&snapshot, &counts, listeners)),
             None => (StatusCode::SERVICE_UNAVAILABLE, String::new()),
         }
     };

@@ -15,7 +15,7 @@ use iot_auth::sigv4::Verifier;
 use iot_auth::verifier::RegistryClientVerifier;
 use iot_broker_core::Broker;
 use iot_broker_core::auth::TransportInfo;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
@@ -26,6 +26,7 @@ use super::program::{BrokerRequest, CloudBroker};
 use super::services::CloudServices;
 use crate::config::BrokerConfig;
 use crate::engine::{self, EngineHandle, connection, now_ms};
+use crate::net::accept::Acceptor;
 use crate::net::listener::{BindError, accept_tls, bind, local_addr};
 use crate::store::access_keys::{AccessKeys, SharedAccessKeys};
 use crate::store::data_dir::{DataDir, SetupError};
@@ -223,8 +224,15 @@ pub async fn start(config: &BrokerConfig) -> Result<Running, StartError> {
     )
     .await?;
     let mqtts = local_addr(&listener);
+    let max_connections = config.listeners.max_connections;
+    let mut accept_stats = Vec::new();
+    let mut acceptor = |name: &'static str, listener| {
+        let acceptor = Acceptor::new(name, listener, max_connections);
+        accept_stats.push((name, acceptor.stats()));
+        acceptor
+    };
     listeners.push(tokio::spawn(accept_tls_loop(
-        listener,
+        acceptor("mqtts", listener),
         mqtts_acceptor,
         mandatory,
         http.clone(),
@@ -235,7 +243,7 @@ pub async fn start(config: &BrokerConfig) -> Result<Running, StartError> {
         let listener = bind(SocketAddr::new(bind_ip, port), backlog).await?;
         alpn = Some(local_addr(&listener));
         listeners.push(tokio::spawn(accept_tls_loop(
-            listener,
+            acceptor("alpn", listener),
             alpn_acceptor,
             optional,
             http.clone(),
@@ -246,7 +254,10 @@ pub async fn start(config: &BrokerConfig) -> Result<Running, StartError> {
     if let Some(addr) = config.listeners.plain_mqtt {
         let listener = bind(addr, backlog).await?;
         plain_mqtt = Some(local_addr(&listener));
-        listeners.push(tokio::spawn(accept_plain_loop(listener, http.clone())));
+        listeners.push(tokio::spawn(accept_plain_loop(
+            acceptor("plain_mqtt", listener),
+            http.clone(),
+        )));
     }
     let admin_socket = crate::admin::socket::socket_path(&config.data_dir);
     #[cfg(unix)]
@@ -274,10 +285,12 @@ pub async fn start(config: &BrokerConfig) -> Result<Running, StartError> {
     if let Some(addr) = config.listeners.metrics {
         let listener = bind(addr, backlog).await?;
         metrics_addr = Some(local_addr(&listener));
+        let listener = acceptor("metrics", listener);
         listeners.push(tokio::spawn(metrics::serve(
             listener,
             engine.clone(),
             refusals,
+            accept_stats,
         )));
     }
     Ok(Running {
@@ -310,41 +323,42 @@ fn hex_text(bytes: &[u8]) -> String {
 
 /// The plain loopback listener: MQTT without TLS, every client the local development principal
 /// (everything allowed).
-async fn accept_plain_loop(listener: TcpListener, http: Arc<HttpContext>) {
+async fn accept_plain_loop(mut acceptor: Acceptor, http: Arc<HttpContext>) {
     loop {
-        let Ok((stream, peer)) = listener.accept().await else {
-            continue;
-        };
+        let (stream, peer, permit) = acceptor.next().await;
         let transport = TransportInfo {
             principal: Some(Arc::from(LOCAL_DEVELOPMENT_PRINCIPAL)),
             remote_addr: Some(Arc::from(peer.to_string())),
         };
         let _ = stream.set_nodelay(true);
-        tokio::spawn(connection::serve(
+        let serve = connection::serve(
             stream,
             transport,
             http.engine.clone(),
             http.limits().clone(),
-        ));
+        );
+        tokio::spawn(async move {
+            serve.await;
+            drop(permit);
+        });
     }
 }
 
 async fn accept_tls_loop(
-    listener: TcpListener,
+    mut acceptor_of: Acceptor,
     acceptor: TlsAcceptor,
     verifier: Arc<RegistryClientVerifier>,
     http: Arc<HttpContext>,
     alpn_port: bool,
 ) {
     loop {
-        let Ok((stream, peer)) = listener.accept().await else {
-            continue;
-        };
+        let (stream, peer, permit) = acceptor_of.next().await;
         let acceptor = acceptor.clone();
         let verifier = verifier.clone();
         let http = http.clone();
         tokio::spawn(async move {
             serve_tls(stream, peer, acceptor, verifier, http, alpn_port).await;
+            drop(permit);
         });
     }
 }

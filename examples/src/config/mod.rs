@@ -58,6 +58,10 @@ pub const DEFAULT_OUTPUT_BUDGET: usize = 1 << 20;
 /// of thousands of connects without SYN drops.
 pub const DEFAULT_BACKLOG: u32 = 4096;
 
+/// Default `[listeners] max_connections`, per listener (the process's file-descriptor limit is
+/// usually lower: then that is what binds).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 100_000;
+
 /// Limits on clients, AWS IoT Core's default quotas unless changed.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
@@ -115,6 +119,9 @@ pub struct Listeners {
     /// Connections the kernel may hold waiting for `accept` on each listener (the kernel caps it
     /// at `net.core.somaxconn`).
     pub backlog: u32,
+    /// Connections served at once per listener; one more is closed as soon as it is accepted
+    /// (and counted in `/metrics`).
+    pub max_connections: usize,
 }
 
 impl Default for Listeners {
@@ -126,6 +133,7 @@ impl Default for Listeners {
             plain_mqtt: None,
             metrics: Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9464)),
             backlog: DEFAULT_BACKLOG,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
         }
     }
 }
@@ -273,6 +281,11 @@ impl BrokerConfig {
         if self.limits.output_budget_bytes < 4096 {
             return Err(ConfigError::Invalid(
                 "limits.output_budget_bytes must be at least 4096".into(),
+            ));
+        }
+        if self.listeners.max_connections == 0 {
+            return Err(ConfigError::Invalid(
+                "listeners.max_connections must be positive".into(),
             ));
         }
         if self.listeners.backlog == 0 {

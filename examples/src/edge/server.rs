@@ -20,7 +20,6 @@ use iot_broker_core::auth::TransportInfo;
 use iot_broker_core::profile::Profile;
 use iot_shadow::ShadowService;
 use iot_shadow::sync::{ShadowSync, SyncRecord};
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
@@ -43,6 +42,7 @@ use crate::device::{
     WillMessage, client_tls_config,
 };
 use crate::engine::{self, EngineHandle, connection, now_ms};
+use crate::net::accept::Acceptor;
 use crate::net::listener::{BindError, accept_tls, bind, local_addr};
 use crate::store::data_dir::{SetupError, load_or_create_ca, write_file};
 use crate::store::discover_response::ConnectivityInfo;
@@ -398,7 +398,11 @@ pub async fn start(config: &EdgeConfig) -> Result<RunningEdge, EdgeStartError> {
     let local_mqtts = local_addr(&listener);
     let limits = local_profile(config).limits;
     let mut tasks = vec![tokio::spawn(accept_loop(
-        listener,
+        Acceptor::new(
+            "local_mqtts",
+            listener,
+            crate::config::DEFAULT_MAX_CONNECTIONS,
+        ),
         acceptor,
         engine.clone(),
         limits,
@@ -514,16 +518,13 @@ async fn register(config: EdgeConfig, port: u16, ca_pem: String, done: watch::Se
 }
 
 async fn accept_loop(
-    listener: TcpListener,
+    mut listener: Acceptor,
     acceptor: TlsAcceptor,
     engine: EngineHandle<EdgeRequest>,
     limits: mqtt_codec::Limits,
 ) {
     loop {
-        let Ok((stream, peer)) = listener.accept().await else {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            continue;
-        };
+        let (stream, peer, permit) = listener.next().await;
         let acceptor = acceptor.clone();
         let engine = engine.clone();
         let limits = limits.clone();
@@ -542,6 +543,7 @@ async fn accept_loop(
                 remote_addr: Some(Arc::from(peer.to_string())),
             };
             connection::serve(tls, transport, engine, limits).await;
+            drop(permit);
         });
     }
 }
