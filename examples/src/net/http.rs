@@ -1,6 +1,6 @@
 //! HTTP/1.1 plumbing shared by every HTTPS endpoint: serving one connection with hyper (header
-//! read timeout, upgrades for WebSocket), bounded bodies, JSON responses with a request id, and
-//! query and header helpers.
+//! read timeout, upgrades for WebSocket), bounded bodies read within a deadline, JSON responses
+//! with a request id, and query and header helpers.
 
 use std::borrow::Cow;
 use std::convert::Infallible;
@@ -17,6 +17,10 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 /// How long a client may take to send a request's headers (slow clients do not hold a task).
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a client may take to send a request's body once its headers are in (a body sent a
+/// byte at a time does not hold a task).
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The body type of every response.
 pub type Body = Full<Bytes>;
@@ -52,14 +56,18 @@ pub enum BodyError {
     /// The connection failed or the body was cut short.
     #[error("the request body could not be read")]
     Unreadable,
+    /// Not all there within [`BODY_READ_TIMEOUT`].
+    #[error("the request body did not arrive in time")]
+    TimedOut,
 }
 
-/// Reads a whole body of at most `limit` bytes.
+/// Reads a whole body of at most `limit` bytes within [`BODY_READ_TIMEOUT`].
 pub async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, BodyError> {
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(BodyError::TooLarge(limit)),
-        Err(_) => Err(BodyError::Unreadable),
+    match tokio::time::timeout(BODY_READ_TIMEOUT, Limited::new(body, limit).collect()).await {
+        Err(_) => Err(BodyError::TimedOut),
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(BodyError::TooLarge(limit)),
+        Ok(Err(_)) => Err(BodyError::Unreadable),
     }
 }
 

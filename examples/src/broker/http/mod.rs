@@ -351,6 +351,10 @@ async fn handle(
                 "The payload exceeds the maximum size allowed",
             ),
             BodyError::Unreadable => ApiError::invalid("The request body could not be read"),
+            BodyError::TimedOut => {
+                tracing::info!(%peer, "HTTPS request body not received in time; closed");
+                ApiError::invalid("The request body was not received in time")
+            }
         })?;
     let by_certificate = certificate.is_some();
     let principal = match certificate {
