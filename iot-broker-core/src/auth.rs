@@ -60,8 +60,14 @@ pub struct TransportInfo {
 
 /// Authorization of each MQTT action; the broker asks before it acts.
 ///
-/// The methods take `&mut self` so an implementation may cache decisions per connection and
-/// topic. Every method has a permissive default; override what you check.
+/// The broker remembers the answers to [`publish`](Self::publish) and
+/// [`receive`](Self::receive) per connection and topic (at most 64 topics per connection, the
+/// first cached forgotten first), and asks again only when [`generation`](Self::generation)
+/// changes or the program borrowed the authorizer through
+/// [`Broker::authorizer_mut`](crate::Broker::authorizer_mut). An implementation whose answers
+/// change behind the broker's back (a registry shared with another thread) must report it
+/// through `generation`. The methods take `&mut self` so an implementation may keep state per
+/// connection. Every method has a permissive default; override what you check.
 pub trait Authorizer {
     /// May this CONNECT proceed?
     fn connect(&mut self, request: &ConnectRequest<'_>) -> Result<(), ConnectDenied> {
@@ -70,7 +76,7 @@ pub trait Authorizer {
     }
 
     /// May `client` publish to `topic` (with the RETAIN flag `retain`)? Also asked for a will
-    /// at connect time.
+    /// at connect time. The answer is cached per connection, topic and flag (see the trait doc).
     #[must_use]
     fn publish(&mut self, client: &Client<'_>, topic: &str, retain: bool) -> bool {
         let _ = (client, topic, retain);
@@ -84,12 +90,23 @@ pub trait Authorizer {
         true
     }
 
-    /// May `client` receive a message on `topic`? Asked for every delivery, so a revoked
-    /// permission bites live subscriptions.
+    /// May `client` receive a message on `topic`? Asked before a delivery; the answer is cached
+    /// per connection and topic until [`generation`](Self::generation) changes, so a revoked
+    /// permission bites live subscriptions from the next delivery after the change.
     #[must_use]
     fn receive(&mut self, client: &Client<'_>, topic: &str) -> bool {
         let _ = (client, topic);
         true
+    }
+
+    /// A number that changes whenever any answer of this authorizer may change (a policy,
+    /// certificate, thing or group changed). The broker drops its cached answers when the value
+    /// differs from the one at caching time; it asks once per PUBLISH and once per batch of
+    /// deliveries to a connection, so it should be cheap. Default: 0, for an authorizer whose
+    /// answers change only through [`Broker::authorizer_mut`](crate::Broker::authorizer_mut)
+    /// (which drops the caches by itself) or never.
+    fn generation(&self) -> u64 {
+        0
     }
 
     /// Forget anything kept about connection `conn`: it has closed. Called once for every

@@ -4,7 +4,20 @@
 //!
 //! Connections are ids, time is an argument (Unix epoch milliseconds), and what must be sent,
 //! stored or closed comes out as values: [`Output`]s to carry out and [`Persistence`] calls to
-//! make durable. Nothing here does I/O, reads a clock or spawns a thread.
+//! make durable. Nothing here does I/O, reads a clock or spawns a thread. Time-driven work
+//! (CONNECT and keep-alive timeouts, session expiry, in-flight age, the publish rate's next
+//! second) is a set of deadlines: [`Broker::poll_timeout`] says when the next is due and
+//! [`Broker::tick`] handles what is due, costing what is due rather than what is held.
+//!
+//! Durability and bounds: every change that must survive a crash goes through [`Persistence`]
+//! before the packet that acknowledges it is emitted (see [`Broker`]). Every queue is bounded
+//! with a stated policy: the in-flight window and session queue per session (the profile's
+//! `max_inflight`, `max_queued`), 64 cached authorization answers per connection, a constant
+//! number of timer entries per connection and session, and the program's output byte budget per
+//! connection, which it reports with [`Broker::output_congested`] and
+//! [`Broker::output_ready`]: while congested a connection gets no PUBLISH, its QoS 0 deliveries
+//! are dropped and counted, its QoS 1/2 ones wait in its session queue, and acknowledgements
+//! still flow.
 //!
 //! What a program composes is public: the [`Broker`] and its [`BrokerBuilder`], [`Output`] and
 //! [`ConnectionId`] (handed out by [`Broker::open`], never made by the program), the [`profile`],
@@ -46,8 +59,10 @@
 pub use mqtt_codec as codec;
 
 pub mod auth;
+mod auth_cache;
 mod broker;
 mod connection;
+mod inflight;
 pub mod lifecycle;
 pub mod message;
 pub mod persist;

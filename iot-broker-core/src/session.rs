@@ -4,23 +4,12 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
-use mqtt_codec::{PacketId, QoS};
+use mqtt_codec::QoS;
 
 use crate::connection::ConnectionId;
+use crate::inflight::InflightWindow;
 use crate::message::Message;
 use crate::persist::SessionRecord;
-
-/// A delivery sent and not yet fully acknowledged.
-#[derive(Debug, Clone)]
-pub(crate) struct Inflight {
-    pub pid: PacketId,
-    /// Sequence number in the persistent store, if the session is persistent.
-    pub seq: Option<u64>,
-    pub message: Message,
-    /// QoS 2: PUBREC received and PUBREL sent, waiting for PUBCOMP.
-    pub released: bool,
-    pub sent_at_ms: u64,
-}
 
 /// A delivery waiting for room in the in-flight window (or for the client to come back).
 #[derive(Debug, Clone)]
@@ -40,17 +29,29 @@ pub(crate) enum Enqueued {
     Refused,
 }
 
+/// The deadlines a session has armed in the broker's timer set (`None`: none armed). Each is the
+/// time of the one entry of its kind, so a session never has more than three.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SessionTimers {
+    /// Persistent-session expiry (armed while disconnected).
+    pub expiry: Option<u64>,
+    /// The oldest in-flight delivery reaching `max_inflight_age_ms` (armed while connected).
+    pub inflight_age: Option<u64>,
+    /// The next second, for a queue the publish rate held back.
+    pub rate_held: Option<u64>,
+}
+
 #[derive(Debug)]
 pub(crate) struct Session {
     pub client_id: Arc<str>,
     pub persistent: bool,
     pub conn: Option<ConnectionId>,
     pub subscriptions: BTreeMap<Box<str>, QoS>,
-    pub inflight: VecDeque<Inflight>,
+    pub inflight: InflightWindow,
     pub queue: VecDeque<Queued>,
     pub incoming_qos2: BTreeSet<u16>,
     pub disconnected_at_ms: Option<u64>,
-    next_pid: u16,
+    pub timers: SessionTimers,
     next_seq: u64,
 }
 
@@ -61,11 +62,11 @@ impl Session {
             persistent,
             conn: None,
             subscriptions: BTreeMap::new(),
-            inflight: VecDeque::new(),
+            inflight: InflightWindow::default(),
             queue: VecDeque::new(),
             incoming_qos2: BTreeSet::new(),
             disconnected_at_ms: None,
-            next_pid: 1,
+            timers: SessionTimers::default(),
             next_seq: 1,
         }
     }
@@ -103,32 +104,6 @@ impl Session {
         (Enqueued::Refused, Some(queued))
     }
 
-    /// A packet id not in flight (the window is far smaller than the id space).
-    pub fn next_packet_id(&mut self) -> PacketId {
-        loop {
-            let candidate = PacketId::new(self.next_pid);
-            self.next_pid = self.next_pid.checked_add(1).unwrap_or(1);
-            if let Some(pid) = candidate {
-                if !self.inflight.iter().any(|i| i.pid == pid) {
-                    return pid;
-                }
-            }
-        }
-    }
-
-    /// Remove the in-flight entry for `pid` if `matches` accepts it.
-    pub fn take_inflight(
-        &mut self,
-        pid: PacketId,
-        matches: impl Fn(&Inflight) -> bool,
-    ) -> Option<Inflight> {
-        let at = self
-            .inflight
-            .iter()
-            .position(|i| i.pid == pid && matches(i))?;
-        self.inflight.remove(at)
-    }
-
     /// The state a persistent store keeps.
     pub fn record(&self) -> SessionRecord {
         SessionRecord {
@@ -161,21 +136,5 @@ mod tests {
         assert_eq!(s.enqueue(msg(QoS::AtLeastOnce), 2).0, Enqueued::EvictedQos0);
         assert_eq!(s.enqueue(msg(QoS::AtLeastOnce), 2).0, Enqueued::Refused);
         assert_eq!(s.queue.len(), 2);
-    }
-
-    #[test]
-    fn packet_ids_skip_those_in_flight_and_wrap() {
-        let mut s = Session::new(Arc::from("c"), false);
-        s.next_pid = u16::MAX;
-        let a = s.next_packet_id();
-        assert_eq!(a.get(), u16::MAX);
-        s.inflight.push_back(Inflight {
-            pid: PacketId::new(1).unwrap(),
-            seq: None,
-            message: msg(QoS::AtLeastOnce).message,
-            released: false,
-            sent_at_ms: 0,
-        });
-        assert_eq!(s.next_packet_id().get(), 2);
     }
 }

@@ -29,6 +29,9 @@ pub struct Stats {
     pub dropped_queue_full: u64,
     /// Inbound messages discarded, or outbound QoS 0 messages skipped, over the publish rate.
     pub dropped_rate_limited: u64,
+    /// QoS 0 deliveries dropped because the receiver's connection was congested (its output
+    /// buffer over budget, see [`Broker::output_congested`](crate::Broker::output_congested)).
+    pub dropped_congested: u64,
     /// Unacknowledged deliveries dropped after the retry period.
     pub dropped_expired: u64,
     /// Deliveries skipped because the receiver may not receive on that topic.

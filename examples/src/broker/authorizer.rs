@@ -258,7 +258,40 @@ impl Authorizer for PolicyAuthorizer {
         self.allowed(client, Asked::Receive, topic, |g| g.receive(topic))
     }
 
+    /// The registry's generation: every certificate, thing, policy or attachment change bumps
+    /// it (the admin API, auto-registration during a handshake), and this authorizer's answers
+    /// follow the registry (its per-connection policies are refreshed on the next question), so
+    /// the broker's cached answers are dropped exactly when they may have changed. One read lock
+    /// per call, asked once per PUBLISH and once per batch of deliveries.
+    fn generation(&self) -> u64 {
+        self.registry
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .generation()
+    }
+
     fn forget(&mut self, conn: ConnectionId) {
         self.connections.remove(&conn);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generation_follows_every_registry_change() {
+        let registry = Arc::new(RwLock::new(CertificateRegistry::new()));
+        let authorizer = PolicyAuthorizer::new(Arc::clone(&registry), "eu-west-1", "123456789012");
+        let before = authorizer.generation();
+        registry
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .create_policy(
+                "p",
+                r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:*","Resource":"*"}]}"#,
+            )
+            .expect("a valid policy");
+        assert_ne!(authorizer.generation(), before);
     }
 }

@@ -28,6 +28,8 @@ pub struct DeviceRefusals {
 #[derive(Debug)]
 pub struct ClientDeviceAuthorizer {
     groups: DeviceGroups,
+    /// Bumped whenever `groups` is replaced, so the broker drops its cached answers.
+    generation: u64,
     /// The thing of each admitted connection.
     things: HashMap<ConnectionId, String>,
     refusals: DeviceRefusals,
@@ -38,9 +40,18 @@ impl ClientDeviceAuthorizer {
     pub fn new(groups: DeviceGroups) -> Self {
         ClientDeviceAuthorizer {
             groups,
+            generation: 0,
             things: HashMap::new(),
             refusals: DeviceRefusals::default(),
         }
+    }
+
+    /// Replace the device groups (a new deployment's configuration). Connections keep their
+    /// thing; every later question is answered by the new groups, and the broker drops the
+    /// answers it cached under the old ones (the generation changes).
+    pub fn replace_groups(&mut self, groups: DeviceGroups) {
+        self.groups = groups;
+        self.generation = self.generation.wrapping_add(1);
     }
 
     /// Refusals so far.
@@ -109,7 +120,30 @@ impl Authorizer for ClientDeviceAuthorizer {
         allowed
     }
 
+    /// Changes only when the groups are [replaced](ClientDeviceAuthorizer::replace_groups): a
+    /// connection's thing is fixed at CONNECT and the broker's cache is per connection.
+    fn generation(&self) -> u64 {
+        self.generation
+    }
+
     fn forget(&mut self, conn: ConnectionId) {
         self.things.remove(&conn);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replacing_the_groups_changes_the_generation() {
+        let groups = || {
+            DeviceGroups::from_json(&crate::config::edge::default_device_groups())
+                .expect("the default groups are valid")
+        };
+        let mut authorizer = ClientDeviceAuthorizer::new(groups());
+        let before = authorizer.generation();
+        authorizer.replace_groups(groups());
+        assert_ne!(authorizer.generation(), before);
     }
 }

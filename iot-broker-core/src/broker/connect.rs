@@ -5,6 +5,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use mqtt_codec::{Connect, ConnectReturnCode, Packet, PubRel, Publish, QoS, QosPid, Utf8Bytes};
 
+use super::deadlines::Timer;
 use super::publish::publish_target;
 use super::{Broker, PRESENCE_RESET_MS, Presence, slot};
 use crate::auth::{Authorizer, Client, ConnectDenied, ConnectRequest};
@@ -103,6 +104,8 @@ impl<A: Authorizer, R: ReservedTopicService, P: Persistence> Broker<A, R, P> {
         if let Some(session) = slot(&mut self.sessions, key) {
             session.conn = Some(conn);
             session.disconnected_at_ms = None;
+            self.timers
+                .disarm(&mut session.timers.expiry, Timer::SessionExpiry(key));
         }
 
         let version = self.next_version(&client_id, session_present, now_ms);
@@ -120,6 +123,7 @@ impl<A: Authorizer, R: ReservedTopicService, P: Persistence> Broker<A, R, P> {
         connection.will = will;
         connection.session_identifier = session_identifier;
         connection.version = version;
+        self.arm_keep_alive(conn);
         self.stats.connects_accepted += 1;
         self.send_connack(conn, session_present, ConnectReturnCode::Accepted);
 
@@ -136,26 +140,36 @@ impl<A: Authorizer, R: ReservedTopicService, P: Persistence> Broker<A, R, P> {
 
     /// The lifecycle `versionNumber` for a new connection of `client_id`.
     fn next_version(&mut self, client_id: &Arc<str>, resumed: bool, now_ms: u64) -> u64 {
-        let presence = self.presence.get(client_id).copied();
-        let version = match presence {
-            Some(p)
-                if p.live > 0
-                    || resumed
-                    || now_ms.saturating_sub(p.last_seen_ms) < PRESENCE_RESET_MS =>
-            {
-                p.version + 1
-            }
-            _ => 0,
+        let Some(presence) = self.presence.get_mut(client_id) else {
+            self.presence.insert(
+                Arc::clone(client_id),
+                Presence {
+                    version: 0,
+                    live: 1,
+                    last_seen_ms: now_ms,
+                    armed: None,
+                },
+            );
+            return 0;
         };
-        let live = presence.map_or(0, |p| p.live) + 1;
-        self.presence.insert(
-            Arc::clone(client_id),
-            Presence {
-                version,
-                live,
-                last_seen_ms: now_ms,
-            },
-        );
+        let version = if presence.live > 0
+            || resumed
+            || now_ms.saturating_sub(presence.last_seen_ms) < PRESENCE_RESET_MS
+        {
+            presence.version + 1
+        } else {
+            0
+        };
+        presence.version = version;
+        presence.live += 1;
+        presence.last_seen_ms = now_ms;
+        if presence.armed.is_some() {
+            // In use again: its reset waits for the end of this connection.
+            self.timers.disarm(
+                &mut presence.armed,
+                Timer::PresenceReset(Arc::clone(client_id)),
+            );
+        }
         version
     }
 
@@ -215,9 +229,11 @@ impl<A: Authorizer, R: ReservedTopicService, P: Persistence> Broker<A, R, P> {
         } else {
             None
         };
-        let Some(connection) = self.connections.remove(&conn) else {
+        let Some(mut connection) = self.connections.remove(&conn) else {
             return;
         };
+        self.timers
+            .disarm(&mut connection.timer, Timer::Connection(conn));
         // Keyed by connection: a takeover's older connection never touches the newer one's state.
         self.authorizer.forget(conn);
         self.stats.disconnects += 1;
@@ -237,6 +253,12 @@ impl<A: Authorizer, R: ReservedTopicService, P: Persistence> Broker<A, R, P> {
             Some(session) if session.conn == Some(conn) => {
                 session.conn = None;
                 session.disconnected_at_ms = Some(now_ms);
+                // In-flight age and the publish rate run only while connected.
+                let timers = &mut session.timers;
+                self.timers
+                    .disarm(&mut timers.inflight_age, Timer::InflightAge(key));
+                self.timers
+                    .disarm(&mut timers.rate_held, Timer::RateHeld(key));
                 session.persistent
             }
             _ => true, // not this connection's session any more: leave it alone
@@ -247,8 +269,10 @@ impl<A: Authorizer, R: ReservedTopicService, P: Persistence> Broker<A, R, P> {
             if session.conn.is_none() {
                 self.persistence
                     .put_session(&session.client_id, &session.record());
+                self.arm_expiry(key);
             }
         }
+        self.arm_presence(&client_id);
         if reason.publishes_will() {
             if let Some((will, target)) = connection.will {
                 // A will on a shadow topic reaches subscribers, not the shadow service.
@@ -308,7 +332,17 @@ impl<A: Authorizer, R: ReservedTopicService, P: Persistence> Broker<A, R, P> {
         let Some(session) = slot(&mut self.sessions, key) else {
             return;
         };
-        for inflight in &mut session.inflight {
+        if let (false, Some(max_age)) = (
+            session.inflight.is_empty(),
+            self.profile.max_inflight_age_ms,
+        ) {
+            self.timers.arm(
+                &mut session.timers.inflight_age,
+                now_ms.saturating_add(max_age),
+                Timer::InflightAge(key),
+            );
+        }
+        for inflight in session.inflight.iter_mut() {
             inflight.sent_at_ms = now_ms;
             let packet = if inflight.released {
                 Packet::PubRel(PubRel::new(inflight.pid))

@@ -1,13 +1,24 @@
 //! The broker state machine. The program opens connections, feeds it decoded packets and the
-//! time, calls [`Broker::tick`] about once a second, and carries out the [`Output`]s it polls:
-//! packets to write and connections to close.
+//! time, calls [`Broker::tick`] when [`Broker::poll_timeout`] says something is due, and
+//! carries out the [`Output`]s it polls: packets to write and connections to close.
 //!
 //! Durability contract: the broker records every change that must survive a crash through its
 //! [`Persistence`] before it emits the packet that acknowledges it (a PUBACK, a SUBACK of a
 //! persistent session). A program with a durable store commits the store before writing the
 //! outputs it has polled, so a crash never loses what a client was told was taken.
+//!
+//! Bounds: each session holds at most `max_inflight` deliveries in flight and `max_queued`
+//! behind them (when full, the oldest queued QoS 0 goes, else the new message; both counted);
+//! each connection caches at most 64 topics' authorization answers (the first cached goes
+//! first); the timer set holds at most one entry per connection, three per session and one per
+//! presence record. The program bounds its output bytes per connection and reports crossing
+//! the budget with [`Broker::output_congested`]: from then on the connection gets no PUBLISH,
+//! its QoS 0 deliveries are dropped and counted, its QoS 1/2 wait in the session queue, until
+//! [`Broker::output_ready`]. Acknowledgements are never held.
 
+mod congestion;
 mod connect;
+mod deadlines;
 mod publish;
 mod retained;
 mod subscribe;
@@ -20,6 +31,7 @@ use bytes::Bytes;
 use mqtt_codec::{ConnAck, ConnectReturnCode, DecodeError, Packet, QoS, SharedPacket};
 
 use crate::auth::{AllowAll, Authorizer, TransportInfo};
+use crate::auth_cache::{AuthCache, AuthVersion};
 use crate::connection::{Connection, ConnectionId, Output, Phase, RateWindow};
 use crate::lifecycle::{DisconnectReason, SessionIds};
 use crate::message::{Message, RetainedMessage};
@@ -31,6 +43,7 @@ use crate::service::{NoReservedServices, ReservedTopicService};
 use crate::session::{Queued, Session};
 use crate::stats::{SessionKey, Stats};
 use crate::topic::TopicName;
+use deadlines::{Deadlines, Timer};
 
 /// Lifecycle `versionNumber` bookkeeping for one client id.
 #[derive(Debug, Clone, Copy)]
@@ -38,6 +51,8 @@ struct Presence {
     version: u64,
     live: u32,
     last_seen_ms: u64,
+    /// The deadline of its reset timer, armed while nothing uses it.
+    armed: Option<u64>,
 }
 
 /// How long after its last connection a client id's `versionNumber` starts again at 0.
@@ -124,6 +139,8 @@ impl<A: Authorizer, R: ReservedTopicService, P: Persistence> BrokerBuilder<A, R,
             ids: SessionIds::new(self.seed),
             presence: HashMap::new(),
             stats: Stats::default(),
+            timers: Deadlines::default(),
+            auth_epoch: 0,
         };
         broker.restore(now_ms);
         broker
@@ -163,6 +180,9 @@ pub struct Broker<A = AllowAll, R = NoReservedServices, P = NoPersistence> {
     ids: SessionIds,
     presence: HashMap<Arc<str>, Presence>,
     stats: Stats,
+    timers: Deadlines,
+    /// Bumped by every [`Broker::authorizer_mut`]: cached answers given before are stale.
+    auth_epoch: u64,
 }
 
 impl Broker {
@@ -195,9 +215,26 @@ impl<A: Authorizer, R: ReservedTopicService, P: Persistence> Broker<A, R, P> {
         self.stats
     }
 
-    /// The authorizer, e.g. to change policies at run time.
+    /// The authorizer, to read it (counters, connected things) without touching the cached
+    /// answers.
+    pub fn authorizer(&self) -> &A {
+        &self.authorizer
+    }
+
+    /// The authorizer, e.g. to change policies at run time. Every call drops the answers the
+    /// broker has cached (they may be about to change); to only read it, use
+    /// [`authorizer`](Self::authorizer).
     pub fn authorizer_mut(&mut self) -> &mut A {
+        self.auth_epoch = self.auth_epoch.wrapping_add(1);
         &mut self.authorizer
+    }
+
+    /// What cached authorization answers must have been given under to be used now.
+    fn auth_version(authorizer: &A, epoch: u64) -> AuthVersion {
+        AuthVersion {
+            generation: authorizer.generation(),
+            epoch,
+        }
     }
 
     /// The reserved-topic service.
@@ -265,20 +302,24 @@ impl<A: Authorizer, R: ReservedTopicService, P: Persistence> Broker<A, R, P> {
     pub fn open(&mut self, transport: TransportInfo, now_ms: u64) -> ConnectionId {
         let id = ConnectionId(self.next_conn);
         self.next_conn += 1;
-        self.connections.insert(
-            id,
-            Connection {
-                transport,
-                phase: Phase::AwaitingConnect,
-                opened_at_ms: now_ms,
-                keep_alive_ms: 0,
-                last_activity_ms: now_ms,
-                will: None,
-                session_identifier: String::new(),
-                version: 0,
-                rate: RateWindow::default(),
-            },
-        );
+        let mut connection = Connection {
+            transport,
+            phase: Phase::AwaitingConnect,
+            opened_at_ms: now_ms,
+            keep_alive_ms: 0,
+            last_activity_ms: now_ms,
+            will: None,
+            session_identifier: String::new(),
+            version: 0,
+            rate: RateWindow::default(),
+            timer: None,
+            output_congested: false,
+            auth_cache: AuthCache::default(),
+        };
+        let deadline = now_ms.saturating_add(self.profile.connect_timeout_ms);
+        self.timers
+            .arm(&mut connection.timer, deadline, Timer::Connection(id));
+        self.connections.insert(id, connection);
         id
     }
 
@@ -434,18 +475,43 @@ impl<A: Authorizer, R: ReservedTopicService, P: Persistence> Broker<A, R, P> {
         key
     }
 
-    /// Drop a session: its subscriptions, queue and stored state.
+    /// Drop a session: its subscriptions, queue, timers and stored state.
     fn remove_session(&mut self, key: SessionKey) {
-        let Some(session) = self.sessions.get_mut(key.0 as usize).and_then(Option::take) else {
+        let Some(mut session) = self.sessions.get_mut(key.0 as usize).and_then(Option::take) else {
             return;
         };
         for filter in session.subscriptions.keys() {
             self.router.unsubscribe(filter, &key);
         }
+        let timers = &mut session.timers;
+        self.timers
+            .disarm(&mut timers.expiry, Timer::SessionExpiry(key));
+        self.timers
+            .disarm(&mut timers.inflight_age, Timer::InflightAge(key));
+        self.timers
+            .disarm(&mut timers.rate_held, Timer::RateHeld(key));
         self.by_client_id.remove(&session.client_id);
         self.free_keys.push(key.0);
         if session.persistent {
             self.persistence.delete_session(&session.client_id);
+        }
+        self.arm_presence(&session.client_id);
+    }
+
+    /// Arm a disconnected persistent session's expiry, if the profile has one.
+    fn arm_expiry(&mut self, key: SessionKey) {
+        let Some(expiry) = self.profile.session_expiry_ms else {
+            return;
+        };
+        let Some(session) = slot(&mut self.sessions, key) else {
+            return;
+        };
+        if let (None, Some(at)) = (session.conn, session.disconnected_at_ms) {
+            self.timers.arm(
+                &mut session.timers.expiry,
+                at.saturating_add(expiry),
+                Timer::SessionExpiry(key),
+            );
         }
     }
 
@@ -468,6 +534,7 @@ impl<A: Authorizer, R: ReservedTopicService, P: Persistence> Broker<A, R, P> {
             }
             let subscriptions = stored.record.subscriptions;
             let key = self.insert_session(session);
+            self.arm_expiry(key);
             for (filter, qos) in subscriptions {
                 if self.router.subscribe(&filter, key, qos).is_ok() {
                     if let Some(session) = slot(&mut self.sessions, key) {

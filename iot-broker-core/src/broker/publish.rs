@@ -6,9 +6,13 @@ use mqtt_codec::{
     Packet, PacketId, PubAck, PubComp, PubRec, PubRel, Publish, QoS, QosPid, Utf8Bytes,
 };
 
+use super::deadlines::Timer;
+use super::timers::next_second;
 use super::{Broker, slot};
 use crate::auth::{Authorizer, Client};
+use crate::auth_cache::Question;
 use crate::connection::{ConnectionId, Output, Phase};
+use crate::inflight::Inflight;
 use crate::lifecycle::DisconnectReason;
 use crate::message::{Message, RetainedMessage};
 use crate::persist::Persistence;
@@ -16,7 +20,7 @@ use crate::profile::{DeniedPublish, OverlapPolicy, Profile};
 use crate::reserved::{PublishTarget, classify_publish};
 use crate::router::fold_per_subscriber;
 use crate::service::{ReservedKind, ReservedRequest, ReservedTopicService};
-use crate::session::{Enqueued, Inflight, Queued};
+use crate::session::{Enqueued, Queued};
 use crate::stats::SessionKey;
 
 /// Where a message published to `topic` goes under `profile` (every topic is an ordinary one
@@ -66,9 +70,15 @@ impl<A: Authorizer, R: ReservedTopicService, P: Persistence> Broker<A, R, P> {
             principal: connection.transport.principal.as_deref(),
             remote_addr: connection.transport.remote_addr.as_deref(),
         };
-        let allowed = self
-            .authorizer
-            .publish(&client, &publish.topic, publish.retain);
+        let version = Self::auth_version(&self.authorizer, self.auth_epoch);
+        let authorizer = &mut self.authorizer;
+        let (topic, retain) = (&publish.topic, publish.retain);
+        let allowed =
+            connection
+                .auth_cache
+                .answer(version, topic, Question::Publish { retain }, || {
+                    authorizer.publish(&client, topic, retain)
+                });
         let ack = match publish.qos_pid {
             QosPid::AtMostOnce => None,
             QosPid::AtLeastOnce(pid) => Some(Packet::PubAck(PubAck::new(pid))),
@@ -213,6 +223,15 @@ impl<A: Authorizer, R: ReservedTopicService, P: Persistence> Broker<A, R, P> {
         if !connected && (message.qos == QoS::AtMostOnce || !session.persistent) {
             return; // QoS 0 is never queued for an absent client
         }
+        if message.qos == QoS::AtMostOnce
+            && session
+                .conn
+                .and_then(|conn| self.connections.get(&conn))
+                .is_some_and(|c| c.output_congested)
+        {
+            self.stats.dropped_congested += 1;
+            return; // nor for a congested one
+        }
         let seq = if message.qos == QoS::AtMostOnce {
             None
         } else {
@@ -236,12 +255,16 @@ impl<A: Authorizer, R: ReservedTopicService, P: Persistence> Broker<A, R, P> {
         }
     }
 
-    /// Move queued messages of a connected session out, as far as the in-flight window and the
-    /// publish rate allow.
+    /// Move queued messages of a connected session out, as far as the in-flight window, the
+    /// publish rate and the connection's output budget allow. A queue the rate holds back arms
+    /// a timer for the next second; one behind a full window waits for an acknowledgement or
+    /// the in-flight age timer; a congested connection waits for
+    /// [`output_ready`](Broker::output_ready).
     pub(super) fn pump(&mut self, key: SessionKey, now_ms: u64) {
         // Packet ids are 16 bits: the window can never hold more.
         let max_inflight = self.profile.max_inflight.min(usize::from(u16::MAX) - 1);
         let limit = self.profile.max_publishes_per_second;
+        let max_age = self.profile.max_inflight_age_ms;
         let Some(session) = slot(&mut self.sessions, key) else {
             return;
         };
@@ -249,15 +272,18 @@ impl<A: Authorizer, R: ReservedTopicService, P: Persistence> Broker<A, R, P> {
         let Some(connection) = self.connections.get_mut(&conn) else {
             return;
         };
-        let client_id = session.client_id.clone();
-        let principal = connection.transport.principal.clone();
-        let remote_addr = connection.transport.remote_addr.clone();
+        if connection.output_congested {
+            return;
+        }
+        // Borrowed, not cloned: the loop touches other fields of both.
         let client = Client {
             conn,
-            client_id: &client_id,
-            principal: principal.as_deref(),
-            remote_addr: remote_addr.as_deref(),
+            client_id: &session.client_id,
+            principal: connection.transport.principal.as_deref(),
+            remote_addr: connection.transport.remote_addr.as_deref(),
         };
+        // Asked once per pump, and only if a delivery needs an answer.
+        let mut version = None;
         while let Some(front) = session.queue.front() {
             let acknowledged = front.message.qos != QoS::AtMostOnce;
             if acknowledged && session.inflight.len() >= max_inflight {
@@ -265,7 +291,12 @@ impl<A: Authorizer, R: ReservedTopicService, P: Persistence> Broker<A, R, P> {
             }
             if !connection.rate.has_room(now_ms, limit) {
                 if acknowledged {
-                    break; // waits for the next second (see `tick`)
+                    self.timers.arm(
+                        &mut session.timers.rate_held,
+                        next_second(now_ms),
+                        Timer::RateHeld(key),
+                    );
+                    break;
                 }
                 session.queue.pop_front();
                 self.stats.dropped_rate_limited += 1;
@@ -274,24 +305,33 @@ impl<A: Authorizer, R: ReservedTopicService, P: Persistence> Broker<A, R, P> {
             let Some(queued) = session.queue.pop_front() else {
                 break;
             };
-            if !self.authorizer.receive(&client, &queued.message.topic) {
+            let version = *version
+                .get_or_insert_with(|| Self::auth_version(&self.authorizer, self.auth_epoch));
+            let authorizer = &mut self.authorizer;
+            let topic = &queued.message.topic;
+            let allowed = connection
+                .auth_cache
+                .answer(version, topic, Question::Receive, || {
+                    authorizer.receive(&client, topic)
+                });
+            if !allowed {
                 self.stats.receive_denied += 1;
                 if let Some(seq) = queued.seq {
-                    self.persistence.delete_message(&client_id, seq);
+                    self.persistence.delete_message(client.client_id, seq);
                 }
                 continue;
             }
             connection.rate.try_take(now_ms, limit);
             let message = queued.message;
             let qos_pid = if acknowledged {
-                let pid = session.next_packet_id();
-                session.inflight.push_back(Inflight {
-                    pid,
-                    seq: queued.seq,
-                    message: message.clone(),
-                    released: false,
-                    sent_at_ms: now_ms,
-                });
+                let pid = session.inflight.push(queued.seq, message.clone(), now_ms);
+                if let Some(max_age) = max_age {
+                    self.timers.arm(
+                        &mut session.timers.inflight_age,
+                        now_ms.saturating_add(max_age),
+                        Timer::InflightAge(key),
+                    );
+                }
                 QosPid::from_parts(message.qos, pid)
             } else {
                 QosPid::AtMostOnce
@@ -330,7 +370,7 @@ impl<A: Authorizer, R: ReservedTopicService, P: Persistence> Broker<A, R, P> {
         let Some(session) = slot(&mut self.sessions, key) else {
             return;
         };
-        if let Some(done) = session.take_inflight(pid, matches) {
+        if let Some(done) = session.inflight.take(pid, matches) {
             if let Some(seq) = done.seq {
                 self.persistence.delete_message(&session.client_id, seq);
             }
@@ -342,8 +382,7 @@ impl<A: Authorizer, R: ReservedTopicService, P: Persistence> Broker<A, R, P> {
         if let Some(session) = slot(&mut self.sessions, key) {
             if let Some(inflight) = session
                 .inflight
-                .iter_mut()
-                .find(|i| i.pid == pid && i.message.qos == QoS::ExactlyOnce)
+                .find_mut(pid, |i| i.message.qos == QoS::ExactlyOnce)
             {
                 inflight.released = true;
             }
