@@ -161,6 +161,12 @@ pub fn render(
         s.dropped_expired,
     );
     metric(
+        "aws_iot_dropped_output_budget_total",
+        "counter",
+        "QoS 0 deliveries dropped: the receiver's unwritten output was over output_budget_bytes.",
+        s.dropped_congested,
+    );
+    metric(
         "aws_iot_receive_denied_total",
         "counter",
         "Deliveries refused by iot:Receive.",

@@ -253,11 +253,13 @@ impl Program for CloudBroker {
                         turn.broker.reserved_mut().shadow_requests(),
                     ),
                     ("store_commits", turn.commits),
-                    ("dropped_output_budget", turn.dropped_output),
                 ];
                 counters.extend(turn.broker.authorizer_mut().refusals().as_metrics());
+                let mut stats = turn.broker.stats();
+                // Dropped by the broker once it knew, and by the engine before it did.
+                stats.dropped_congested += turn.dropped_output;
                 let snapshot = MetricsSnapshot {
-                    stats: turn.broker.stats(),
+                    stats,
                     connections: turn.broker.connection_count(),
                     sessions: turn.broker.session_count(),
                     retained: turn.broker.retained_count(),

@@ -315,7 +315,11 @@ pub fn run<P: Program>(
             state.release(&mut broker);
             continue;
         }
-        let wait = Duration::from_secs(1).saturating_sub(last_tick.elapsed());
+        // Wake for the broker's next deadline, and at least once a second for the program.
+        let mut wait = Duration::from_secs(1).saturating_sub(last_tick.elapsed());
+        if let Some(at) = broker.poll_timeout() {
+            wait = wait.min(Duration::from_millis(at.saturating_sub(now_ms())));
+        }
         let mut disconnected = false;
         crossbeam_channel::select! {
             recv(events.rx) -> event => match event {
@@ -373,7 +377,7 @@ pub fn run<P: Program>(
                         outbox.processed_inbound(bytes);
                     }
                 }
-                Event::OutputReady(conn) => output_ready(&mut broker, conn, now),
+                Event::OutputReady(conn) => broker.output_ready(conn, now),
                 Event::DecodeError(conn, error) => broker.handle_decode_error(conn, &error, now),
                 Event::Lost(conn) => {
                     broker.connection_lost(conn, now);
@@ -408,8 +412,11 @@ pub fn run<P: Program>(
                 }
             }
         }
+        let now = now_ms();
+        if broker.poll_timeout().is_some_and(|at| at <= now) {
+            broker.tick(now);
+        }
         if last_tick.elapsed() >= Duration::from_secs(1) {
-            broker.tick(now_ms());
             last_tick = Instant::now();
         }
         state.end_turn(&mut program, &mut broker, &store)?;
@@ -420,23 +427,6 @@ pub fn run<P: Program>(
             return Ok(());
         }
     }
-}
-
-/// The program's connection `conn` has room for output again.
-fn output_ready<A: Authorizer, R: ReservedTopicService, S: Persistence>(
-    broker: &mut Broker<A, R, S>,
-    conn: ConnectionId,
-    now_ms: u64,
-) {
-    let _ = (broker, conn, now_ms);
-}
-
-/// The program's connection `conn` went over its output budget.
-fn output_congested<A: Authorizer, R: ReservedTopicService, S: Persistence>(
-    broker: &mut Broker<A, R, S>,
-    conn: ConnectionId,
-) {
-    let _ = (broker, conn);
 }
 
 impl EngineState {
@@ -521,7 +511,7 @@ impl EngineState {
                 };
                 match outbox.push_quiet(ToConnection::Packet(packet)) {
                     Pushed::Queued => {}
-                    Pushed::Congested => output_congested(broker, conn),
+                    Pushed::Congested => broker.output_congested(conn),
                     Pushed::Dropped => self.dropped_output += 1,
                     Pushed::Gone => return,
                 }
