@@ -297,3 +297,50 @@ async fn a_listener_at_max_connections_refuses_cleanly_and_counts() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn qos1_for_a_stalled_subscriber_waits_in_its_session_and_arrives_in_order() {
+    const MESSAGES: u32 = 300;
+    let scratch = Scratch::new("overload-qos1");
+    let broker = start_broker(&scratch);
+    let mqtt = addr(&broker, "plain_mqtt");
+    let mut stalled = Raw::connect(mqtt, "stalled-qos1", None, true).await;
+    stalled.subscribe("orders/#", QoS::AtLeastOnce).await;
+
+    // 300 x 64 KiB = 19 MiB, far over the subscriber's 256 KiB budget; each one acknowledged to
+    // the publisher while the subscriber reads nothing.
+    let mut publisher = Raw::connect(mqtt, "orders-publisher", None, false).await;
+    for seq in 1..=MESSAGES {
+        let mut payload = vec![0u8; PAYLOAD];
+        payload[..4].copy_from_slice(&seq.to_be_bytes());
+        publisher
+            .send(Packet::Publish(Publish {
+                dup: false,
+                qos_pid: QosPid::AtLeastOnce(PacketId::new(seq as u16).unwrap()),
+                retain: false,
+                topic: "orders/1".into(),
+                payload: Bytes::from(payload),
+            }))
+            .await;
+        assert!(matches!(publisher.next().await, Packet::PubAck(_)));
+    }
+
+    // The subscriber wakes up and gets every one, in order, acknowledging as it goes.
+    let mut expected = 1u32;
+    while expected <= MESSAGES {
+        match stalled.next().await {
+            Packet::Publish(p) => {
+                let seq = u32::from_be_bytes(p.payload[..4].try_into().unwrap());
+                assert_eq!(seq, expected, "in order, none lost");
+                expected += 1;
+                let pid = p.qos_pid.packet_id().unwrap();
+                stalled
+                    .send(Packet::PubAck(iot_broker_core::codec::PubAck::new(pid)))
+                    .await;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let text = metrics(addr(&broker, "metrics")).await;
+    assert_eq!(counter(&text, "aws_iot_dropped_queue_full_total"), 0);
+}
