@@ -61,8 +61,8 @@ pub struct TransportInfo {
 /// Authorization of each MQTT action; the broker asks before it acts.
 ///
 /// The broker remembers the answers to [`publish`](Self::publish) and
-/// [`receive`](Self::receive) per connection and topic (at most 64 topics per connection, the
-/// first cached forgotten first), and asks again only when [`generation`](Self::generation)
+/// [`receive`](Self::receive) per connection and topic (at most 64 topics per connection; a
+/// full cache is emptied and refills), and asks again only when [`generation`](Self::generation)
 /// changes or the program borrowed the authorizer through
 /// [`Broker::authorizer_mut`](crate::Broker::authorizer_mut). An implementation whose answers
 /// change behind the broker's back (a registry shared with another thread) must report it

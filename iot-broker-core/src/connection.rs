@@ -1,6 +1,6 @@
 //! Network connections as the broker sees them: an id, where it is in the CONNECT handshake,
-//! its keep-alive clock and publish-rate window, its output congestion and cached authorization
-//! answers, and what the broker wants done with it ([`Output`]).
+//! its keep-alive clock and publish-rate window, its cached authorization answers, and what the
+//! broker wants done with it ([`Output`]).
 
 use std::fmt;
 use std::sync::Arc;
@@ -122,9 +122,6 @@ pub(crate) struct Connection {
     /// The deadline this connection has armed in the broker's timer set: its CONNECT timeout
     /// while awaiting CONNECT, then its keep-alive (re-armed lazily from `last_activity_ms`).
     pub timer: Option<u64>,
-    /// The program's output buffer for it is over budget: no PUBLISH goes out, QoS 0 is
-    /// dropped, QoS 1/2 waits in the session queue.
-    pub output_congested: bool,
     /// The authorizer's answers about it, per topic.
     pub auth_cache: AuthCache,
 }

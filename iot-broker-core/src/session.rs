@@ -16,6 +16,8 @@ use crate::persist::SessionRecord;
 pub(crate) struct Queued {
     pub seq: Option<u64>,
     pub message: Message,
+    /// The topic's [`topic_hash`](crate::auth_cache::topic_hash), for the authorization cache.
+    pub topic_hash: u64,
 }
 
 /// What happened when a message was put in the queue.
@@ -52,6 +54,10 @@ pub(crate) struct Session {
     pub incoming_qos2: BTreeSet<u16>,
     pub disconnected_at_ms: Option<u64>,
     pub timers: SessionTimers,
+    /// Its connection's output buffer is over budget (see `Broker::output_congested`): no
+    /// PUBLISH goes out, QoS 0 is dropped, QoS 1/2 waits in the queue. Cleared whenever the
+    /// session is bound to a connection or loses it.
+    pub output_congested: bool,
     next_seq: u64,
 }
 
@@ -67,6 +73,7 @@ impl Session {
             incoming_qos2: BTreeSet::new(),
             disconnected_at_ms: None,
             timers: SessionTimers::default(),
+            output_congested: false,
             next_seq: 1,
         }
     }
@@ -125,6 +132,7 @@ mod tests {
         Queued {
             seq: None,
             message: Message::new("t", &b""[..], qos, false),
+            topic_hash: 0,
         }
     }
 

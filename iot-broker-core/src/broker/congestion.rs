@@ -11,6 +11,7 @@ use crate::auth::Authorizer;
 use crate::connection::{ConnectionId, Phase};
 use crate::persist::Persistence;
 use crate::service::ReservedTopicService;
+use crate::session::Session;
 
 impl<A: Authorizer, R: ReservedTopicService, P: Persistence> Broker<A, R, P> {
     /// The program's output buffer for `conn` is over its budget. From now on the broker sends
@@ -19,8 +20,9 @@ impl<A: Authorizer, R: ReservedTopicService, P: Persistence> Broker<A, R, P> {
     /// [`Stats::dropped_congested`](crate::stats::Stats::dropped_congested); QoS 1/2 deliveries
     /// stay in its session queue, whose `max_queued` bound and eviction policy are unchanged (an
     /// overflow is counted in `dropped_queue_full` as always). Acknowledgements and other
-    /// control packets still go out. Calling it again, or for an unknown connection, does
-    /// nothing.
+    /// control packets still go out. The flag belongs to the connection's hold on its session:
+    /// it ends with the connection, and a connection that has not completed CONNECT has nothing
+    /// to hold (the call is ignored, as it is for an unknown connection or a repeated call).
     ///
     /// ```
     /// use iot_broker_core::{Broker, Output, auth::TransportInfo, profile::Profile};
@@ -48,22 +50,13 @@ impl<A: Authorizer, R: ReservedTopicService, P: Persistence> Broker<A, R, P> {
     /// assert!(matches!(broker.poll_output(), Some(Output::Send { packet: Packet::Publish(_), .. })));
     /// ```
     pub fn output_congested(&mut self, conn: ConnectionId) {
-        let Some(connection) = self.connections.get_mut(&conn) else {
+        let Some(session) = self.session_of_connection(conn) else {
             return;
         };
-        if connection.output_congested {
+        if session.output_congested {
             return;
         }
-        connection.output_congested = true;
-        let Phase::Live { session: key, .. } = connection.phase else {
-            return;
-        };
-        let Some(session) = slot(&mut self.sessions, key) else {
-            return;
-        };
-        if session.conn != Some(conn) {
-            return;
-        }
+        session.output_congested = true;
         // Queued QoS 0 messages are never stored, so there is nothing to delete.
         let before = session.queue.len();
         session.queue.retain(|q| q.message.qos != QoS::AtMostOnce);
@@ -75,13 +68,23 @@ impl<A: Authorizer, R: ReservedTopicService, P: Persistence> Broker<A, R, P> {
     /// queue, within the in-flight window and the publish rate as usual. Calling it for a
     /// connection that is not congested only moves its queue, if anything is waiting.
     pub fn output_ready(&mut self, conn: ConnectionId, now_ms: u64) {
-        let Some(connection) = self.connections.get_mut(&conn) else {
+        let Some(session) = self.session_of_connection(conn) else {
             return;
         };
-        connection.output_congested = false;
-        let Phase::Live { session: key, .. } = connection.phase else {
-            return;
+        session.output_congested = false;
+        if let Some(Phase::Live { session: key, .. }) =
+            self.connections.get(&conn).map(|c| &c.phase)
+        {
+            let key = *key;
+            self.pump(key, now_ms);
+        }
+    }
+
+    /// The session `conn` is bound to, if it completed CONNECT and still holds it.
+    fn session_of_connection(&mut self, conn: ConnectionId) -> Option<&mut Session> {
+        let Phase::Live { session: key, .. } = self.connections.get(&conn)?.phase else {
+            return None;
         };
-        self.pump(key, now_ms);
+        slot(&mut self.sessions, key).filter(|session| session.conn == Some(conn))
     }
 }

@@ -104,6 +104,7 @@ impl<A: Authorizer, R: ReservedTopicService, P: Persistence> Broker<A, R, P> {
         if let Some(session) = slot(&mut self.sessions, key) {
             session.conn = Some(conn);
             session.disconnected_at_ms = None;
+            session.output_congested = false;
             self.timers
                 .disarm(&mut session.timers.expiry, Timer::SessionExpiry(key));
         }
@@ -253,6 +254,7 @@ impl<A: Authorizer, R: ReservedTopicService, P: Persistence> Broker<A, R, P> {
             Some(session) if session.conn == Some(conn) => {
                 session.conn = None;
                 session.disconnected_at_ms = Some(now_ms);
+                session.output_congested = false;
                 // In-flight age and the publish rate run only while connected.
                 let timers = &mut session.timers;
                 self.timers

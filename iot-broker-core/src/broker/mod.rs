@@ -9,8 +9,8 @@
 //!
 //! Bounds: each session holds at most `max_inflight` deliveries in flight and `max_queued`
 //! behind them (when full, the oldest queued QoS 0 goes, else the new message; both counted);
-//! each connection caches at most 64 topics' authorization answers (the first cached goes
-//! first); the timer set holds at most one entry per connection, three per session and one per
+//! each connection caches at most 64 topics' authorization answers (emptied when full, then
+//! refilled); the timer set holds at most one entry per connection, three per session and one per
 //! presence record. The program bounds its output bytes per connection and reports crossing
 //! the budget with [`Broker::output_congested`]: from then on the connection gets no PUBLISH,
 //! its QoS 0 deliveries are dropped and counted, its QoS 1/2 wait in the session queue, until
@@ -31,7 +31,7 @@ use bytes::Bytes;
 use mqtt_codec::{ConnAck, ConnectReturnCode, DecodeError, Packet, QoS, SharedPacket};
 
 use crate::auth::{AllowAll, Authorizer, TransportInfo};
-use crate::auth_cache::{AuthCache, AuthVersion};
+use crate::auth_cache::{AuthCache, AuthVersion, topic_hash};
 use crate::connection::{Connection, ConnectionId, Output, Phase, RateWindow};
 use crate::lifecycle::{DisconnectReason, SessionIds};
 use crate::message::{Message, RetainedMessage};
@@ -313,7 +313,6 @@ impl<A: Authorizer, R: ReservedTopicService, P: Persistence> Broker<A, R, P> {
             version: 0,
             rate: RateWindow::default(),
             timer: None,
-            output_congested: false,
             auth_cache: AuthCache::default(),
         };
         let deadline = now_ms.saturating_add(self.profile.connect_timeout_ms);
@@ -529,6 +528,7 @@ impl<A: Authorizer, R: ReservedTopicService, P: Persistence> Broker<A, R, P> {
                 session.seen_seq(seq);
                 session.queue.push_back(Queued {
                     seq: Some(seq),
+                    topic_hash: topic_hash(&message.topic),
                     message,
                 });
             }

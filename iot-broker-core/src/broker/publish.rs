@@ -10,7 +10,7 @@ use super::deadlines::Timer;
 use super::timers::next_second;
 use super::{Broker, slot};
 use crate::auth::{Authorizer, Client};
-use crate::auth_cache::Question;
+use crate::auth_cache::{Question, topic_hash};
 use crate::connection::{ConnectionId, Output, Phase};
 use crate::inflight::Inflight;
 use crate::lifecycle::DisconnectReason;
@@ -73,12 +73,14 @@ impl<A: Authorizer, R: ReservedTopicService, P: Persistence> Broker<A, R, P> {
         let version = Self::auth_version(&self.authorizer, self.auth_epoch);
         let authorizer = &mut self.authorizer;
         let (topic, retain) = (&publish.topic, publish.retain);
-        let allowed =
-            connection
-                .auth_cache
-                .answer(version, topic, Question::Publish { retain }, || {
-                    authorizer.publish(&client, topic, retain)
-                });
+        let hash = topic_hash(topic);
+        let allowed = connection.auth_cache.answer(
+            version,
+            topic,
+            hash,
+            Question::Publish { retain },
+            || authorizer.publish(&client, topic, retain),
+        );
         let ack = match publish.qos_pid {
             QosPid::AtMostOnce => None,
             QosPid::AtLeastOnce(pid) => Some(Packet::PubAck(PubAck::new(pid))),
@@ -202,6 +204,7 @@ impl<A: Authorizer, R: ReservedTopicService, P: Persistence> Broker<A, R, P> {
         if self.profile.overlap == OverlapPolicy::HighestQos {
             matches = fold_per_subscriber(matches);
         }
+        let hash = topic_hash(&message.topic);
         for m in matches {
             let delivery = Message {
                 topic: message.topic.clone(),
@@ -209,12 +212,13 @@ impl<A: Authorizer, R: ReservedTopicService, P: Persistence> Broker<A, R, P> {
                 qos: message.qos.min(m.qos),
                 retain: false,
             };
-            self.deliver(m.subscriber, delivery, now_ms);
+            self.deliver(m.subscriber, delivery, hash, now_ms);
         }
     }
 
-    /// Queue `message` (at its delivery QoS) for one session and send what the window allows.
-    pub(super) fn deliver(&mut self, key: SessionKey, message: Message, now_ms: u64) {
+    /// Queue `message` (at its delivery QoS; its topic's [`topic_hash`] is `hash`) for one
+    /// session and send what the window allows.
+    pub(super) fn deliver(&mut self, key: SessionKey, message: Message, hash: u64, now_ms: u64) {
         let max_queued = self.profile.max_queued;
         let Some(session) = slot(&mut self.sessions, key) else {
             return;
@@ -223,12 +227,7 @@ impl<A: Authorizer, R: ReservedTopicService, P: Persistence> Broker<A, R, P> {
         if !connected && (message.qos == QoS::AtMostOnce || !session.persistent) {
             return; // QoS 0 is never queued for an absent client
         }
-        if message.qos == QoS::AtMostOnce
-            && session
-                .conn
-                .and_then(|conn| self.connections.get(&conn))
-                .is_some_and(|c| c.output_congested)
-        {
+        if message.qos == QoS::AtMostOnce && session.output_congested {
             self.stats.dropped_congested += 1;
             return; // nor for a congested one
         }
@@ -237,7 +236,14 @@ impl<A: Authorizer, R: ReservedTopicService, P: Persistence> Broker<A, R, P> {
         } else {
             session.take_seq()
         };
-        let (outcome, _dropped) = session.enqueue(Queued { seq, message }, max_queued);
+        let (outcome, _dropped) = session.enqueue(
+            Queued {
+                seq,
+                message,
+                topic_hash: hash,
+            },
+            max_queued,
+        );
         match outcome {
             Enqueued::Queued | Enqueued::EvictedQos0 => {
                 if outcome == Enqueued::EvictedQos0 {
@@ -269,12 +275,12 @@ impl<A: Authorizer, R: ReservedTopicService, P: Persistence> Broker<A, R, P> {
             return;
         };
         let Some(conn) = session.conn else { return };
+        if session.output_congested {
+            return;
+        }
         let Some(connection) = self.connections.get_mut(&conn) else {
             return;
         };
-        if connection.output_congested {
-            return;
-        }
         // Borrowed, not cloned: the loop touches other fields of both.
         let client = Client {
             conn,
@@ -309,11 +315,13 @@ impl<A: Authorizer, R: ReservedTopicService, P: Persistence> Broker<A, R, P> {
                 .get_or_insert_with(|| Self::auth_version(&self.authorizer, self.auth_epoch));
             let authorizer = &mut self.authorizer;
             let topic = &queued.message.topic;
-            let allowed = connection
-                .auth_cache
-                .answer(version, topic, Question::Receive, || {
-                    authorizer.receive(&client, topic)
-                });
+            let allowed = connection.auth_cache.answer(
+                version,
+                topic,
+                queued.topic_hash,
+                Question::Receive,
+                || authorizer.receive(&client, topic),
+            );
             if !allowed {
                 self.stats.receive_denied += 1;
                 if let Some(seq) = queued.seq {

@@ -9,6 +9,7 @@ use mqtt_codec::{
 
 use super::{Broker, slot};
 use crate::auth::{Authorizer, Client};
+use crate::auth_cache::topic_hash;
 use crate::connection::{ConnectionId, Phase};
 use crate::lifecycle::{self, DisconnectReason};
 use crate::message::Message;
@@ -160,7 +161,8 @@ impl<A: Authorizer, R: ReservedTopicService, P: Persistence> Broker<A, R, P> {
                 retain: true,
                 ..message
             };
-            self.deliver(key, delivery, now_ms);
+            let hash = topic_hash(&delivery.topic);
+            self.deliver(key, delivery, hash, now_ms);
         }
     }
 

@@ -94,16 +94,13 @@ fn scan_due(broker: &Memory, now_ms: u64) -> Option<u64> {
     for s in broker.sessions.iter().flatten() {
         match (s.conn, s.disconnected_at_ms, p.session_expiry_ms) {
             (None, Some(at), Some(expiry)) => due.push(at + expiry),
-            (Some(conn), _, _) => {
+            (Some(_), _, _) => {
                 if let (Some(age), Some(oldest)) =
                     (p.max_inflight_age_ms, s.inflight.oldest_sent_at())
                 {
                     due.push(oldest + age);
                 }
-                let congested = broker
-                    .connections
-                    .get(&conn)
-                    .is_some_and(|c| c.output_congested);
+                let congested = s.output_congested;
                 let held = s
                     .queue
                     .front()
