@@ -254,7 +254,7 @@ impl Program for CloudBroker {
                     ),
                     ("store_commits", turn.commits),
                 ];
-                counters.extend(turn.broker.authorizer_mut().refusals().as_metrics());
+                counters.extend(turn.broker.authorizer().refusals().as_metrics());
                 let mut stats = turn.broker.stats();
                 // Dropped by the broker once it knew, and by the engine before it did.
                 stats.dropped_congested += turn.dropped_output;

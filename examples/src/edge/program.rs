@@ -275,7 +275,7 @@ impl EdgeCore {
             local_connections: turn.broker.connection_count(),
             spool: this.spool.stats(),
             sync: this.sync.stats(),
-            refusals: turn.broker.authorizer_mut().refusals(),
+            refusals: turn.broker.authorizer().refusals(),
             counters: this.counters,
         }
     }
@@ -675,7 +675,7 @@ fn deliver_shadow_messages(
 /// The things of the client devices connected now, sorted.
 fn connected_things(turn: &mut Turn<'_, EdgeCore>) -> Vec<String> {
     turn.broker
-        .authorizer_mut()
+        .authorizer()
         .connected_things()
         .keys()
         .map(|t| (*t).to_owned())

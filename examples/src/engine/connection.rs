@@ -36,6 +36,9 @@ pub const CLOSE_GRACE: Duration = Duration::from_secs(5);
 const MIN_READ: usize = 256;
 const MAX_READ: usize = 64 * 1024;
 
+/// Write buffer capacity an idle connection may keep.
+const IDLE_BUFFER: usize = 1024;
+
 /// Slices per vectored write.
 const MAX_SLICES: usize = 64;
 
@@ -174,6 +177,10 @@ async fn write_loop<W: AsyncWrite + Unpin, Q>(
             }
         };
         frames.chunks.clear();
+        if frames.head.capacity() > IDLE_BUFFER && outbox.bytes() <= bytes {
+            // Nothing more to write: an idle connection keeps no write buffer.
+            frames.head = BytesMut::new();
+        }
         if written.is_err() {
             tracing::debug!(%conn, "write failed; connection lost");
             if outbox.claim_lost_report() {
@@ -227,9 +234,6 @@ impl Frames {
     fn finish(&mut self) {
         if !self.head.is_empty() {
             self.chunks.push(self.head.split().freeze());
-        }
-        if self.head.capacity() > 2 * WRITE_CHUNK {
-            self.head = BytesMut::new();
         }
     }
 }
@@ -294,6 +298,21 @@ mod tests {
         write_chunks(&mut a, &mut chunks).await.unwrap();
         drop(a);
         assert_eq!(reader.await.unwrap().unwrap(), expected);
+    }
+
+    #[test]
+    fn an_idle_connection_task_is_small() {
+        let (stream, _peer) = tokio::io::duplex(64);
+        let (tx, _events) = super::super::channel::<()>(1 << 20);
+        let future = serve(
+            stream,
+            TransportInfo::default(),
+            tx,
+            Limits::default(),
+        );
+        let size = size_of_val(&future);
+        eprintln!("serve future: {size} bytes");
+        assert!(size <= 2048, "the connection's future is {size} bytes");
     }
 
     #[test]
