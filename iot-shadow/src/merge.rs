@@ -2,6 +2,8 @@
 
 use serde_json::{Map, Value};
 
+use crate::metadata::Metadata;
+
 /// Merge an update section into a state section: objects key by key, recursively; `null` deletes a
 /// key; arrays and scalars replace whole; objects left empty disappear.
 ///
@@ -36,9 +38,12 @@ pub fn merge(target: &mut Map<String, Value>, update: &Map<String, Value>) {
                     target.shift_remove(key);
                 }
             }
-            other => {
-                target.insert(key.clone(), other.clone());
-            }
+            other => match target.get_mut(key) {
+                Some(slot) => *slot = other.clone(),
+                None => {
+                    target.insert(key.clone(), other.clone());
+                }
+            },
         }
     }
 }
@@ -54,65 +59,23 @@ pub fn merge(target: &mut Map<String, Value>, update: &Map<String, Value>) {
 /// );
 /// ```
 pub fn leaf_metadata(value: &Value, timestamp: u64) -> Value {
+    // Every leaf is the same `{"timestamp": T}`: build it once and copy it (no hashing per leaf).
+    let leaf = Metadata::Timestamp(timestamp).to_value();
+    leaf_metadata_from(value, &leaf)
+}
+
+fn leaf_metadata_from(value: &Value, leaf: &Value) -> Value {
     match value {
         Value::Object(fields) => Value::Object(
             fields
                 .iter()
-                .map(|(k, v)| (k.clone(), leaf_metadata(v, timestamp)))
+                .map(|(k, v)| (k.clone(), leaf_metadata_from(v, leaf)))
                 .collect(),
         ),
         Value::Array(items) => {
-            Value::Array(items.iter().map(|v| leaf_metadata(v, timestamp)).collect())
+            Value::Array(items.iter().map(|v| leaf_metadata_from(v, leaf)).collect())
         }
-        _ => {
-            let mut leaf = Map::new();
-            leaf.insert("timestamp".into(), timestamp.into());
-            Value::Object(leaf)
-        }
-    }
-}
-
-/// Apply an update section to its metadata, in place, before the state itself is merged:
-/// paths the update writes get `timestamp`, nulled paths lose their metadata, emptied objects
-/// disappear, and untouched paths keep theirs. `old_state` is the section as it was before the
-/// update: where it held an object, the metadata there mirrors it and is merged into; elsewhere
-/// the written value's metadata replaces whatever was there.
-pub(crate) fn merge_metadata(
-    meta: &mut Map<String, Value>,
-    old_state: Option<&Map<String, Value>>,
-    update: &Map<String, Value>,
-    timestamp: u64,
-) {
-    for (key, value) in update {
-        match value {
-            Value::Null => {
-                meta.shift_remove(key);
-            }
-            Value::Object(fields) => {
-                let old_child = old_state
-                    .and_then(|s| s.get(key))
-                    .and_then(Value::as_object);
-                // Merge in place (keeping the key's position, as the state merge does) where the
-                // old state was an object; otherwise the written object starts fresh metadata.
-                let reuse = old_child.is_some() && matches!(meta.get(key), Some(Value::Object(_)));
-                if !reuse {
-                    meta.insert(key.clone(), Value::Object(Map::new()));
-                }
-                let emptied = match meta.get_mut(key) {
-                    Some(Value::Object(child)) => {
-                        merge_metadata(child, old_child, fields, timestamp);
-                        child.is_empty()
-                    }
-                    _ => true,
-                };
-                if emptied {
-                    meta.shift_remove(key);
-                }
-            }
-            other => {
-                meta.insert(key.clone(), leaf_metadata(other, timestamp));
-            }
-        }
+        _ => leaf.clone(),
     }
 }
 
@@ -189,24 +152,6 @@ pub fn diff(from: &Map<String, Value>, to: &Map<String, Value>) -> Map<String, V
         }
     }
     out
-}
-
-/// The desired metadata of the keys in `delta`.
-pub(crate) fn delta_metadata(delta: &Map<String, Value>, desired_meta: Option<&Value>) -> Value {
-    let meta = desired_meta.and_then(Value::as_object);
-    Value::Object(
-        delta
-            .iter()
-            .map(|(k, v)| {
-                let m = meta.and_then(|m| m.get(k));
-                let sub = match v {
-                    Value::Object(fields) => delta_metadata(fields, m),
-                    _ => m.cloned().unwrap_or(Value::Null),
-                };
-                (k.clone(), sub)
-            })
-            .collect(),
-    )
 }
 
 /// Nesting depth counting each object and array as one level (a scalar adds none).

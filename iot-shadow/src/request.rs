@@ -7,24 +7,44 @@ use crate::merge::depth;
 use crate::service::ShadowLimits;
 
 /// One section (`desired` or `reported`) of an update request.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Section {
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Section<'a> {
     /// Not in the request: left as it is.
     Absent,
     /// `null`: the section is removed.
     Clear,
     /// An object merged into the section.
-    Merge(Map<String, Value>),
+    Merge(&'a Map<String, Value>),
 }
 
 /// A validated update request.
 #[derive(Debug, Clone)]
 pub(crate) struct UpdateRequest {
-    pub(crate) state: Value,
-    pub(crate) desired: Section,
-    pub(crate) reported: Section,
+    /// `state`: an object holding only `desired` and `reported`, each an object or `null`.
+    pub(crate) state: Map<String, Value>,
     pub(crate) version: Option<u64>,
     pub(crate) client_token: Option<String>,
+}
+
+impl UpdateRequest {
+    /// `state.desired`.
+    pub(crate) fn desired(&self) -> Section<'_> {
+        self.section("desired")
+    }
+
+    /// `state.reported`.
+    pub(crate) fn reported(&self) -> Section<'_> {
+        self.section("reported")
+    }
+
+    fn section(&self, name: &str) -> Section<'_> {
+        match self.state.get(name) {
+            Some(Value::Object(fields)) => Section::Merge(fields),
+            Some(Value::Null) => Section::Clear,
+            // Validation let nothing else through.
+            _ => Section::Absent,
+        }
+    }
 }
 
 /// A request's failure, with the client token when one could be read (it is echoed in the error).
@@ -84,28 +104,24 @@ pub(crate) fn parse_update(
     };
     let state = match fields.shift_remove("state") {
         None => return Err(reject(ShadowError::MissingState)),
-        Some(state @ Value::Object(_)) => state,
+        Some(Value::Object(state)) => state,
         Some(_) => return Err(reject(ShadowError::StateNotObject)),
     };
-    let sections = state.as_object().cloned().unwrap_or_default();
-    if sections.keys().any(|k| k != "desired" && k != "reported") {
+    if state.keys().any(|k| k != "desired" && k != "reported") {
         return Err(reject(ShadowError::InvalidStateNode));
     }
-    if depth(&state) > limits.max_depth {
+    // `state` itself is level 1.
+    if 1 + state.values().map(depth).max().unwrap_or(0) > limits.max_depth {
         return Err(reject(ShadowError::TooDeep(limits.max_depth)));
     }
-    let section = |name: &str, not_object: ShadowError| match sections.get(name) {
-        None => Ok(Section::Absent),
-        Some(Value::Null) => Ok(Section::Clear),
-        Some(Value::Object(fields)) => Ok(Section::Merge(fields.clone())),
+    let check = |name: &str, not_object: ShadowError| match state.get(name) {
+        None | Some(Value::Null | Value::Object(_)) => Ok(()),
         Some(_) => Err(reject(not_object)),
     };
-    let desired = section("desired", ShadowError::DesiredNotObject)?;
-    let reported = section("reported", ShadowError::ReportedNotObject)?;
+    check("desired", ShadowError::DesiredNotObject)?;
+    check("reported", ShadowError::ReportedNotObject)?;
     Ok(UpdateRequest {
         state,
-        desired,
-        reported,
         version,
         client_token,
     })
