@@ -49,6 +49,10 @@ fn write_delta(
         };
         match (wanted, have) {
             (Value::Object(w), Some(Value::Object(h))) => {
+                // Look before writing: most nested objects have no delta.
+                if !differs(w, h) {
+                    continue;
+                }
                 let marks = (out.state.len(), out.metadata.len());
                 open_entry(out, any, key);
                 let child_meta = key_meta(&mut finder).and_then(Metadata::as_object);
@@ -80,6 +84,17 @@ fn write_delta(
     out.state.push(b'}');
     out.metadata.push(b'}');
     any
+}
+
+/// Whether the delta of `desired` against `reported` has any key.
+fn differs(desired: &Map<String, Value>, reported: &Map<String, Value>) -> bool {
+    desired
+        .iter()
+        .any(|(key, wanted)| match (wanted, reported.get(key)) {
+            (Value::Object(w), Some(Value::Object(h))) => differs(w, h),
+            (w, Some(h)) => w != h,
+            (_, None) => true,
+        })
 }
 
 /// `,"key":` (or without the comma for the first entry) in both documents.

@@ -37,6 +37,7 @@ mod json_writer;
 mod merge;
 mod metadata;
 mod request;
+mod request_json;
 mod service;
 mod snapshot;
 mod store;

@@ -3,6 +3,7 @@
 use serde_json::{Map, Value};
 
 use crate::metadata::Metadata;
+use crate::request_json::{Json, Object};
 
 /// Merge an update section into a state section: objects key by key, recursively; `null` deletes a
 /// key; arrays and scalars replace whole; objects left empty disappear.
@@ -42,6 +43,41 @@ pub fn merge(target: &mut Map<String, Value>, update: &Map<String, Value>) {
                 Some(slot) => *slot = other.clone(),
                 None => {
                     target.insert(key.clone(), other.clone());
+                }
+            },
+        }
+    }
+}
+
+/// [`merge`] of an update request's section, read straight from the request.
+pub(crate) fn merge_request(target: &mut Map<String, Value>, update: &Object<'_>) {
+    for (key, value) in update {
+        match value {
+            Json::Null => {
+                target.shift_remove(key.as_ref());
+            }
+            Json::Object(fields) => {
+                let emptied = match target.get_mut(key.as_ref()) {
+                    Some(Value::Object(existing)) => {
+                        merge_request(existing, fields);
+                        existing.is_empty()
+                    }
+                    _ => {
+                        let mut fresh = Map::new();
+                        merge_request(&mut fresh, fields);
+                        let empty = fresh.is_empty();
+                        target.insert(key.clone().into_owned(), Value::Object(fresh));
+                        empty
+                    }
+                };
+                if emptied {
+                    target.shift_remove(key.as_ref());
+                }
+            }
+            other => match target.get_mut(key.as_ref()) {
+                Some(slot) => *slot = other.to_value(),
+                None => {
+                    target.insert(key.clone().into_owned(), other.to_value());
                 }
             },
         }
@@ -152,13 +188,4 @@ pub fn diff(from: &Map<String, Value>, to: &Map<String, Value>) -> Map<String, V
         }
     }
     out
-}
-
-/// Nesting depth counting each object and array as one level (a scalar adds none).
-pub(crate) fn depth(value: &Value) -> usize {
-    match value {
-        Value::Object(fields) => 1 + fields.values().map(depth).max().unwrap_or(0),
-        Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
-        _ => 0,
-    }
 }

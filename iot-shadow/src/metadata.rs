@@ -5,11 +5,12 @@
 //! is a map allocation per leaf; here a leaf is a number, and an object's entries a vector in the
 //! state's key order.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde_json::{Map, Value};
 
 use crate::json_writer::{TimestampText, write_key};
+use crate::request_json::{Json, Object};
 
 /// The metadata of one state value.
 ///
@@ -44,6 +45,30 @@ impl Metadata {
                 items
                     .iter()
                     .map(|v| Metadata::written(v, timestamp))
+                    .collect(),
+            ),
+            _ => Metadata::Timestamp(timestamp),
+        }
+    }
+
+    /// The metadata of a request's value written whole at `timestamp`.
+    pub(crate) fn written_request(value: &Json<'_>, timestamp: u64) -> Metadata {
+        match value {
+            Json::Object(entries) => Metadata::Object(
+                entries
+                    .iter()
+                    .map(|(k, v)| {
+                        (
+                            k.clone().into_owned(),
+                            Metadata::written_request(v, timestamp),
+                        )
+                    })
+                    .collect(),
+            ),
+            Json::Array(items) => Metadata::Array(
+                items
+                    .iter()
+                    .map(|v| Metadata::written_request(v, timestamp))
                     .collect(),
             ),
             _ => Metadata::Timestamp(timestamp),
@@ -134,7 +159,7 @@ impl Metadata {
 /// Append the metadata of `fields` written whole at `timestamp` (the JSON of
 /// [`Metadata::written`], without building it).
 pub(crate) fn write_written(
-    fields: &Map<String, Value>,
+    fields: &Object<'_>,
     timestamp: u64,
     buf: &mut Vec<u8>,
     text: &mut TimestampText,
@@ -150,10 +175,15 @@ pub(crate) fn write_written(
     buf.push(b'}');
 }
 
-fn write_written_value(value: &Value, timestamp: u64, buf: &mut Vec<u8>, text: &mut TimestampText) {
+fn write_written_value(
+    value: &Json<'_>,
+    timestamp: u64,
+    buf: &mut Vec<u8>,
+    text: &mut TimestampText,
+) {
     match value {
-        Value::Object(fields) => write_written(fields, timestamp, buf, text),
-        Value::Array(items) => {
+        Json::Object(fields) => write_written(fields, timestamp, buf, text),
+        Json::Array(items) => {
             buf.push(b'[');
             for (n, item) in items.iter().enumerate() {
                 if n > 0 {
@@ -207,14 +237,12 @@ impl KeyFinder {
 
 /// Positions of `update`'s keys among `entries`, for updates whose keys come in an order the
 /// scan handles badly.
-fn index<'u>(
-    entries: &[(String, Metadata)],
-    update: &'u Map<String, Value>,
-) -> HashMap<&'u str, usize> {
-    let mut index = HashMap::with_capacity(update.len().min(entries.len()));
+fn index<'u>(entries: &[(String, Metadata)], update: &'u Object<'_>) -> HashMap<&'u str, usize> {
+    let keys: HashSet<&'u str> = update.iter().map(|(k, _)| k.as_ref()).collect();
+    let mut index = HashMap::with_capacity(keys.len().min(entries.len()));
     for (n, (key, _)) in entries.iter().enumerate() {
-        if let Some((k, _)) = update.get_key_value(key.as_str()) {
-            index.insert(k.as_str(), n);
+        if let Some(k) = keys.get(key.as_str()) {
+            index.insert(*k, n);
         }
     }
     index
@@ -229,7 +257,7 @@ fn index<'u>(
 pub(crate) fn merge_metadata(
     meta: &mut Vec<(String, Metadata)>,
     old_state: Option<&Map<String, Value>>,
-    update: &Map<String, Value>,
+    update: &Object<'_>,
     timestamp: u64,
 ) {
     // Scan while the scan is cheap (keys in order); past a linear budget, index the keys once.
@@ -242,7 +270,7 @@ pub(crate) fn merge_metadata(
     let len = meta.len();
     for (key, value) in update {
         let position = match &positions {
-            Some(positions) => positions.get(key.as_str()).copied(),
+            Some(positions) => positions.get(key.as_ref()).copied(),
             None => {
                 let found = finder.find(meta, key);
                 if finder.compared() > budget {
@@ -260,14 +288,14 @@ pub(crate) fn merge_metadata(
             }
         };
         match value {
-            Value::Null => {
+            Json::Null => {
                 if let Some(n) = position {
                     remove(n);
                 }
             }
-            Value::Object(fields) => {
+            Json::Object(fields) => {
                 let old_child = old_state
-                    .and_then(|s| s.get(key))
+                    .and_then(|s| s.get(key.as_ref()))
                     .and_then(Value::as_object);
                 let existing = position.and_then(|n| meta.get_mut(n).map(|(_, m)| m));
                 match (existing, old_child) {
@@ -290,17 +318,19 @@ pub(crate) fn merge_metadata(
                                     remove(n);
                                 }
                             }
-                            (None, false) => appended.push((key.clone(), Metadata::Object(child))),
+                            (None, false) => {
+                                appended.push((key.clone().into_owned(), Metadata::Object(child)))
+                            }
                             (None, true) => {}
                         }
                     }
                 }
             }
             other => {
-                let written = Metadata::written(other, timestamp);
+                let written = Metadata::written_request(other, timestamp);
                 match position.and_then(|n| meta.get_mut(n)) {
                     Some((_, slot)) => *slot = written,
-                    None => appended.push((key.clone(), written)),
+                    None => appended.push((key.clone().into_owned(), written)),
                 }
             }
         }
@@ -317,6 +347,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::request_json::object_of;
 
     fn object(value: Value) -> Map<String, Value> {
         match value {
@@ -361,7 +392,7 @@ mod tests {
         let value = json!({"a": [1, [2, {"b": null}], {}], "c": {"d": "x"}, "e\t": true});
         let mut buf = Vec::new();
         write_written(
-            &object(value.clone()),
+            &object_of(&value),
             12,
             &mut buf,
             &mut TimestampText::default(),
@@ -401,8 +432,8 @@ mod tests {
     fn merge_keeps_places_appends_new_keys_and_drops_emptied_objects() {
         let old = object(json!({"a": 1, "b": {"x": 1, "y": 2}, "c": [1], "d": {"z": 1}}));
         let mut meta = entries(Metadata::written(&Value::Object(old.clone()), 1));
-        let update = object(
-            json!({"new": 5, "b": {"x": null, "w": 3}, "a": null, "d": {"z": null}, "c": {"q": {}}}),
+        let update = object_of(
+            &json!({"new": 5, "b": {"x": null, "w": 3}, "a": null, "d": {"z": null}, "c": {"q": {}}}),
         );
         merge_metadata(&mut meta, Some(&old), &update, 2);
         assert_eq!(
@@ -439,15 +470,19 @@ mod tests {
             })
             .collect();
         let mut indexed = entries(Metadata::written(&Value::Object(old.clone()), 1));
-        merge_metadata(&mut indexed, Some(&old), &update, 2);
+        merge_metadata(
+            &mut indexed,
+            Some(&old),
+            &object_of(&Value::Object(update.clone())),
+            2,
+        );
         // The same update one key at a time, which always scans.
         let mut scanned = entries(Metadata::written(&Value::Object(old.clone()), 1));
         let mut state = old.clone();
         for (k, v) in &update {
-            let mut one = Map::new();
-            one.insert(k.clone(), v.clone());
+            let one = object_of(&json!({ k.as_str(): v }));
             merge_metadata(&mut scanned, Some(&state), &one, 2);
-            crate::merge::merge(&mut state, &one);
+            crate::merge::merge_request(&mut state, &one);
         }
         assert_eq!(indexed, scanned);
         let keys: Vec<&str> = indexed.iter().map(|(k, _)| k.as_str()).collect();

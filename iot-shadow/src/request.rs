@@ -3,7 +3,7 @@
 use serde_json::{Map, Value};
 
 use crate::error::ShadowError;
-use crate::merge::depth;
+use crate::request_json::{Json, Object};
 use crate::service::ShadowLimits;
 
 /// One section (`desired` or `reported`) of an update request.
@@ -14,19 +14,19 @@ pub(crate) enum Section<'a> {
     /// `null`: the section is removed.
     Clear,
     /// An object merged into the section.
-    Merge(&'a Map<String, Value>),
+    Merge(&'a Object<'a>),
 }
 
-/// A validated update request.
+/// A validated update request, borrowing from its payload.
 #[derive(Debug, Clone)]
-pub(crate) struct UpdateRequest {
+pub(crate) struct UpdateRequest<'a> {
     /// `state`: an object holding only `desired` and `reported`, each an object or `null`.
-    pub(crate) state: Map<String, Value>,
+    pub(crate) state: Object<'a>,
     pub(crate) version: Option<u64>,
     pub(crate) client_token: Option<String>,
 }
 
-impl UpdateRequest {
+impl UpdateRequest<'_> {
     /// `state.desired`.
     pub(crate) fn desired(&self) -> Section<'_> {
         self.section("desired")
@@ -38,9 +38,9 @@ impl UpdateRequest {
     }
 
     fn section(&self, name: &str) -> Section<'_> {
-        match self.state.get(name) {
-            Some(Value::Object(fields)) => Section::Merge(fields),
-            Some(Value::Null) => Section::Clear,
+        match crate::request_json::get(&self.state, name) {
+            Some(Json::Object(fields)) => Section::Merge(fields),
+            Some(Json::Null) => Section::Clear,
             // Validation let nothing else through.
             _ => Section::Absent,
         }
@@ -85,37 +85,46 @@ pub(crate) fn parse_token_only(
 }
 
 /// Parse and validate an update request.
-pub(crate) fn parse_update(
-    payload: &[u8],
+pub(crate) fn parse_update<'a>(
+    payload: &'a [u8],
     limits: &ShadowLimits,
-) -> Result<UpdateRequest, Rejection> {
+) -> Result<UpdateRequest<'a>, Rejection> {
     if payload.len() > limits.max_request_bytes {
         return Err((ShadowError::PayloadTooLarge, None));
     }
-    let mut fields = parse_object(payload).map_err(|e| (e, None))?;
-    let client_token = client_token(&fields, limits).map_err(|e| (e, None))?;
-    let reject = |e: ShadowError| (e, client_token.clone());
-    let version = match fields.get("version") {
-        None => None,
-        Some(v) => Some(
-            v.as_u64()
-                .ok_or_else(|| reject(ShadowError::InvalidVersion))?,
-        ),
+    let text =
+        core::str::from_utf8(payload).map_err(|_| (ShadowError::UnsupportedEncoding, None))?;
+    let Some(Json::Object(fields)) = Json::parse(text) else {
+        return Err((ShadowError::InvalidJson, None));
     };
-    let state = match fields.shift_remove("state") {
+    let field = |name: &str| crate::request_json::get(&fields, name);
+    let client_token = match field("clientToken") {
+        None => None,
+        Some(Json::String(token)) if token.len() <= limits.max_client_token_bytes => {
+            Some(token.clone().into_owned())
+        }
+        Some(_) => return Err((ShadowError::InvalidClientToken, None)),
+    };
+    let reject = |e: ShadowError| (e, client_token.clone());
+    let version = match field("version") {
+        None => None,
+        Some(Json::Number(n)) if n.as_u64().is_some() => n.as_u64(),
+        Some(_) => return Err(reject(ShadowError::InvalidVersion)),
+    };
+    let state = match fields.into_iter().find(|(k, _)| k == "state") {
         None => return Err(reject(ShadowError::MissingState)),
-        Some(Value::Object(state)) => state,
+        Some((_, Json::Object(state))) => state,
         Some(_) => return Err(reject(ShadowError::StateNotObject)),
     };
-    if state.keys().any(|k| k != "desired" && k != "reported") {
+    if state.iter().any(|(k, _)| k != "desired" && k != "reported") {
         return Err(reject(ShadowError::InvalidStateNode));
     }
     // `state` itself is level 1.
-    if 1 + state.values().map(depth).max().unwrap_or(0) > limits.max_depth {
+    if 1 + state.iter().map(|(_, v)| v.depth()).max().unwrap_or(0) > limits.max_depth {
         return Err(reject(ShadowError::TooDeep(limits.max_depth)));
     }
-    let check = |name: &str, not_object: ShadowError| match state.get(name) {
-        None | Some(Value::Null | Value::Object(_)) => Ok(()),
+    let check = |name: &str, not_object: ShadowError| match crate::request_json::get(&state, name) {
+        None | Some(Json::Null | Json::Object(_)) => Ok(()),
         Some(_) => Err(reject(not_object)),
     };
     check("desired", ShadowError::DesiredNotObject)?;

@@ -11,6 +11,7 @@ use crate::error::ShadowError;
 use crate::json_writer::to_json;
 use crate::merge::leaf_metadata;
 use crate::request::{Rejection, UpdateRequest, parse_token_only, parse_update};
+use crate::request_json::to_map;
 use crate::store::ShadowStore;
 use crate::topic::{Operation, ShadowKey, TopicKind, parse_topic};
 use crate::update::{AcceptedStart, UpdateContext, update_slot};
@@ -256,7 +257,7 @@ impl<S: ShadowStore> ShadowService<S> {
         let (request, version, messages) = self.apply_update(key, payload, now_ms)?;
         let now = now_ms / 1000;
         // AWS's order: state, metadata, version, timestamp, clientToken.
-        let state = Value::Object(request.state);
+        let state = Value::Object(to_map(&request.state));
         let metadata = leaf_metadata(&state, now);
         let mut accepted = Map::new();
         accepted.insert("state".into(), state);
@@ -274,17 +275,17 @@ impl<S: ShadowStore> ShadowService<S> {
 
     /// Apply an update: the request, the new version and the messages to publish (accepted, then
     /// delta if the delta is non-empty, then documents).
-    fn apply_update(
+    fn apply_update<'p>(
         &mut self,
         key: &ShadowKey,
-        payload: &[u8],
+        payload: &'p [u8],
         now_ms: u64,
-    ) -> Result<(UpdateRequest, u64, Vec<ShadowMessage>), Rejection> {
+    ) -> Result<(UpdateRequest<'p>, u64, Vec<ShadowMessage>), Rejection> {
         let now = now_ms / 1000;
         let request = parse_update(payload, &self.limits)?;
         let fail = |e: ShadowError| (e, request.client_token.clone());
         self.throttle(&key.thing, now).map_err(fail)?;
-        let accepted = AcceptedStart::new(&request.state, now);
+        let accepted = AcceptedStart::new(&request.state, now, payload.len());
         let cx = UpdateContext {
             request: &request,
             accepted: &accepted,

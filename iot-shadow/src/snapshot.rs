@@ -11,7 +11,9 @@ use std::ops::Range;
 use serde_json::{Map, Value};
 
 use crate::document::StoredShadow;
-use crate::json_writer::{TimestampText, into_string, write_value};
+use crate::json_writer::{TimestampText, into_string, write_key, write_value};
+use crate::metadata::Metadata;
+use crate::request_json::Object;
 
 /// The four sections, in the order they appear in the JSON.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,101 +35,164 @@ impl Part {
     }
 }
 
-/// A shadow's JSON and the byte range of each present section in it.
+/// A shadow's JSON, the byte range of each present section in it, and of each section's top-level
+/// entries (`"key":value`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Snapshot {
-    json: Vec<u8>,
+    json: String,
     parts: [Option<Range<usize>>; 4],
+    entries: [Vec<Range<usize>>; 4],
 }
 
-/// Which sections of a new snapshot may be copied from the previous one (they did not change).
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Unchanged {
-    /// `desired` and its metadata.
-    pub(crate) desired: bool,
-    /// `reported` and its metadata.
-    pub(crate) reported: bool,
+/// How much of a section (state and metadata) a new snapshot copies from the previous one.
+#[derive(Debug, Clone, Default)]
+pub(crate) enum Reuse<'u> {
+    /// Nothing: serialize it afresh.
+    #[default]
+    Nothing,
+    /// All of it: the section did not change.
+    Whole,
+    /// The top-level entries the update did not touch.
+    Entries(Untouched<'u>),
+}
+
+/// An update that names only a few top-level keys of a section, and which of the section's
+/// entries it leaves alone, noted before it is applied. Those entries keep their values and their
+/// order (merging only changes, removes or appends the keys it names), so after the update the
+/// n-th untouched entry is the n-th one noted here.
+#[derive(Debug, Clone)]
+pub(crate) struct Untouched<'u> {
+    update: &'u Object<'u>,
+    state: Vec<bool>,
+    metadata: Vec<bool>,
+}
+
+impl<'u> Untouched<'u> {
+    /// Updates naming more keys than this are serialized afresh (most entries change anyway).
+    pub(crate) const MAX_KEYS: usize = 8;
+
+    /// Note which entries of `state` and `metadata` `update` leaves alone.
+    pub(crate) fn before(
+        update: &'u Object<'u>,
+        state: Option<&Map<String, Value>>,
+        metadata: Option<&Metadata>,
+    ) -> Untouched<'u> {
+        let touches = |key: &str| update.iter().any(|(k, _)| k == key);
+        Untouched {
+            update,
+            state: state
+                .map(|s| s.keys().map(|k| !touches(k)).collect())
+                .unwrap_or_default(),
+            metadata: metadata
+                .and_then(Metadata::as_object)
+                .map(|m| m.iter().map(|(k, _)| !touches(k)).collect())
+                .unwrap_or_default(),
+        }
+    }
+
+    fn touches(&self, key: &str) -> bool {
+        self.update.iter().any(|(k, _)| k == key)
+    }
 }
 
 impl Snapshot {
     /// Serialize `shadow`.
     pub(crate) fn of(shadow: &StoredShadow) -> Snapshot {
-        Snapshot::build(shadow, None, Unchanged::default())
+        Snapshot::build(shadow, None, &Reuse::Nothing, &Reuse::Nothing)
     }
 
-    /// Serialize `shadow`, copying the sections marked unchanged from `previous` (the snapshot of
-    /// the same shadow before the change).
+    /// Serialize `shadow`, copying from `previous` (the snapshot of the same shadow before the
+    /// change) what `desired` and `reported` say did not change.
     pub(crate) fn build(
         shadow: &StoredShadow,
         previous: Option<&Snapshot>,
-        unchanged: Unchanged,
+        desired: &Reuse<'_>,
+        reported: &Reuse<'_>,
     ) -> Snapshot {
-        let copy = |part: Part, same: bool| previous.filter(|_| same).and_then(|p| p.part(part));
         let capacity = previous.map_or(256, |p| p.json.len() + 64);
-        let mut json = Vec::with_capacity(capacity);
-        let mut parts: [Option<Range<usize>>; 4] = Default::default();
+        let mut out = Builder {
+            json: Vec::with_capacity(capacity),
+            parts: Default::default(),
+            entries: Default::default(),
+        };
         let mut text = TimestampText::default();
-        json.extend_from_slice(b"{\"state\":{");
-        let state = [
-            (
-                Part::Desired,
-                "desired",
-                shadow.desired.as_ref(),
-                unchanged.desired,
-            ),
+        out.json.extend_from_slice(b"{\"state\":{");
+        let mut first = true;
+        for (part, name, section, reuse) in [
+            (Part::Desired, "desired", shadow.desired.as_ref(), desired),
             (
                 Part::Reported,
                 "reported",
                 shadow.reported.as_ref(),
-                unchanged.reported,
+                reported,
             ),
-        ];
-        let mut first = true;
-        for (part, name, section, same) in state {
+        ] {
             let Some(section) = section else { continue };
-            let range = write_part(&mut json, &mut first, name, copy(part, same), |buf| {
-                write_section(buf, section)
+            out.open_part(&mut first, name);
+            let old = previous.map(|p| (p, part));
+            let kept = match reuse {
+                Reuse::Entries(untouched) => Some((untouched, untouched.state.as_slice())),
+                _ => None,
+            };
+            out.write_part(part, old, reuse, kept, section.iter(), |json, value| {
+                write_value(json, value)
             });
-            set(&mut parts, part, range);
         }
-        json.extend_from_slice(b"},\"metadata\":{");
-        let metadata = [
+        out.json.extend_from_slice(b"},\"metadata\":{");
+        let mut first = true;
+        for (part, name, meta, reuse) in [
             (
                 Part::DesiredMetadata,
                 "desired",
                 shadow.desired_metadata.as_ref(),
-                unchanged.desired,
+                desired,
             ),
             (
                 Part::ReportedMetadata,
                 "reported",
                 shadow.reported_metadata.as_ref(),
-                unchanged.reported,
+                reported,
             ),
-        ];
-        let mut first = true;
-        for (part, name, meta, same) in metadata {
+        ] {
             let Some(meta) = meta else { continue };
-            let range = write_part(&mut json, &mut first, name, copy(part, same), |buf| {
-                meta.write_json(buf, &mut text)
+            out.open_part(&mut first, name);
+            let Some(entries) = meta.as_object() else {
+                // Not an object's metadata (never written so): no entries to track.
+                let start = out.json.len();
+                meta.write_json(&mut out.json, &mut text);
+                out.set_part(part, start);
+                continue;
+            };
+            let old = previous.map(|p| (p, part));
+            let kept = match reuse {
+                Reuse::Entries(untouched) => Some((untouched, untouched.metadata.as_slice())),
+                _ => None,
+            };
+            let pairs = entries.iter().map(|(k, m)| (k, m));
+            out.write_part(part, old, reuse, kept, pairs, |json, m| {
+                m.write_json(json, &mut text)
             });
-            set(&mut parts, part, range);
         }
-        json.extend_from_slice(b"},\"version\":");
-        write_value(&mut json, &shadow.version);
-        json.push(b'}');
-        Snapshot { json, parts }
+        out.json.extend_from_slice(b"},\"version\":");
+        write_value(&mut out.json, &shadow.version);
+        out.json.push(b'}');
+        Snapshot {
+            // Checked once here, so everything built from it is text without another check.
+            json: into_string(out.json),
+            parts: out.parts,
+            entries: out.entries,
+        }
     }
 
     /// The whole JSON.
-    pub(crate) fn json(&self) -> &[u8] {
+    pub(crate) fn json(&self) -> &str {
         &self.json
     }
 
     /// One section's JSON, if the shadow has that section.
     pub(crate) fn part(&self, part: Part) -> Option<&[u8]> {
         let range = self.parts.get(part.index())?.clone()?;
-        self.json.get(range)
+        self.json.as_bytes().get(range)
     }
 
     /// Serialized bytes of `desired` plus `reported`: what the size limit counts.
@@ -144,49 +209,115 @@ impl Snapshot {
     /// which has `timestamp` (and, for a tombstone, `deletedAt`) after the version.
     pub(crate) fn durable_json(&self, shadow: &StoredShadow) -> String {
         // A snapshot always ends with the `}` of its object.
-        let open = self.json.strip_suffix(b"}").unwrap_or(&self.json);
-        let mut json = Vec::with_capacity(self.json.len() + 48);
-        json.extend_from_slice(open);
-        json.extend_from_slice(b",\"timestamp\":");
-        write_value(&mut json, &shadow.timestamp);
+        let open = self.json.strip_suffix('}').unwrap_or(&self.json);
+        let mut json = String::with_capacity(self.json.len() + 48);
+        json.push_str(open);
+        json.push_str(",\"timestamp\":");
+        json.push_str(&shadow.timestamp.to_string());
         if let Some(at) = shadow.deleted_at {
-            json.extend_from_slice(b",\"deletedAt\":");
-            write_value(&mut json, &at);
+            json.push_str(",\"deletedAt\":");
+            json.push_str(&at.to_string());
         }
-        json.push(b'}');
-        into_string(json)
+        json.push('}');
+        json
     }
 }
 
-/// Write `"name":` and the section (copied if `copy` holds it), returning the section's range.
-fn write_part(
-    json: &mut Vec<u8>,
-    first: &mut bool,
-    name: &str,
-    copy: Option<&[u8]>,
-    serialize: impl FnOnce(&mut Vec<u8>),
-) -> Range<usize> {
-    if !*first {
-        json.push(b',');
-    }
-    *first = false;
-    crate::json_writer::write_key(json, name);
-    let start = json.len();
-    match copy {
-        Some(bytes) => json.extend_from_slice(bytes),
-        None => serialize(json),
-    }
-    start..json.len()
+/// A snapshot being written.
+struct Builder {
+    json: Vec<u8>,
+    parts: [Option<Range<usize>>; 4],
+    entries: [Vec<Range<usize>>; 4],
 }
 
-fn set(parts: &mut [Option<Range<usize>>; 4], part: Part, range: Range<usize>) {
-    if let Some(slot) = parts.get_mut(part.index()) {
-        *slot = Some(range);
+impl Builder {
+    /// `,"name":` (no comma for the first part).
+    fn open_part(&mut self, first: &mut bool, name: &str) {
+        if !*first {
+            self.json.push(b',');
+        }
+        *first = false;
+        write_key(&mut self.json, name);
     }
-}
 
-fn write_section(buf: &mut Vec<u8>, section: &Map<String, Value>) {
-    write_value(buf, section);
+    fn set_part(&mut self, part: Part, start: usize) {
+        let end = self.json.len();
+        if let Some(slot) = self.parts.get_mut(part.index()) {
+            *slot = Some(start..end);
+        }
+    }
+
+    /// Write one part: an object whose entries are `entries`, copying from the previous snapshot
+    /// (`old`) all of it (`Reuse::Whole`) or the entries `kept` flags untouched.
+    fn write_part<'e, V>(
+        &mut self,
+        part: Part,
+        old: Option<(&Snapshot, Part)>,
+        reuse: &Reuse<'_>,
+        kept: Option<(&Untouched<'_>, &[bool])>,
+        entries: impl Iterator<Item = (&'e String, V)>,
+        mut write: impl FnMut(&mut Vec<u8>, V),
+    ) {
+        let start = self.json.len();
+        let old_part = old.and_then(|(p, _)| {
+            let range = p.parts.get(part.index())?.clone()?;
+            let spans = p.entries.get(part.index())?;
+            Some((p, range, spans))
+        });
+        let mut spans = Vec::new();
+        if let (Reuse::Whole, Some((p, range, old_spans))) = (reuse, &old_part) {
+            if let Some(bytes) = p.json.as_bytes().get(range.clone()) {
+                self.json.extend_from_slice(bytes);
+                // The same entries, moved with the part.
+                spans = old_spans
+                    .iter()
+                    .map(|r| r.start - range.start + start..r.end - range.start + start)
+                    .collect();
+                self.set_part(part, start);
+                self.set_entries(part, spans);
+                return;
+            }
+        }
+        // Untouched previous entries, in order, to copy.
+        let mut copies = match (kept, &old_part) {
+            (Some((_, flags)), Some((p, _, old_spans))) => Some(
+                old_spans
+                    .iter()
+                    .zip(flags.iter())
+                    .filter(|(_, kept)| **kept)
+                    .filter_map(|(r, _)| p.json.as_bytes().get(r.clone())),
+            ),
+            _ => None,
+        };
+        self.json.push(b'{');
+        for (n, (key, value)) in entries.enumerate() {
+            if n > 0 {
+                self.json.push(b',');
+            }
+            let entry_start = self.json.len();
+            let copy = match (&mut copies, kept) {
+                (Some(copies), Some((untouched, _))) if !untouched.touches(key) => copies.next(),
+                _ => None,
+            };
+            match copy {
+                Some(bytes) => self.json.extend_from_slice(bytes),
+                None => {
+                    write_key(&mut self.json, key);
+                    write(&mut self.json, value);
+                }
+            }
+            spans.push(entry_start..self.json.len());
+        }
+        self.json.push(b'}');
+        self.set_part(part, start);
+        self.set_entries(part, spans);
+    }
+
+    fn set_entries(&mut self, part: Part, spans: Vec<Range<usize>>) {
+        if let Some(slot) = self.entries.get_mut(part.index()) {
+            *slot = spans;
+        }
+    }
 }
 
 #[cfg(test)]
@@ -194,7 +325,9 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::metadata::Metadata;
+    use crate::merge::merge_request;
+    use crate::metadata::merge_metadata;
+    use crate::request_json::object_of;
 
     fn shadow(state: Value, version: u64) -> StoredShadow {
         let section = |name: &str| state.get(name).and_then(Value::as_object).cloned();
@@ -240,7 +373,7 @@ mod tests {
         ] {
             let s = shadow(state, 3);
             let snapshot = Snapshot::of(&s);
-            assert_eq!(snapshot.json(), plain(&s).as_slice());
+            assert_eq!(snapshot.json().as_bytes(), plain(&s).as_slice());
         }
     }
 
@@ -267,13 +400,51 @@ mod tests {
         let mut after = before.clone();
         after.version = 2;
         after.reported = Some(json!({"b": 3}).as_object().cloned().unwrap_or_default());
-        let unchanged = Unchanged {
-            desired: true,
-            reported: false,
-        };
-        let next = Snapshot::build(&after, Some(&previous), unchanged);
-        assert_eq!(next.json(), plain(&after).as_slice());
+        let next = Snapshot::build(&after, Some(&previous), &Reuse::Whole, &Reuse::Nothing);
+        assert_eq!(next.json().as_bytes(), plain(&after).as_slice());
         assert_eq!(next, Snapshot::of(&after));
+    }
+
+    /// Apply `update` to the reported section of `before` the way the service does, building the
+    /// new snapshot from the previous one's untouched entries.
+    fn reported_update(before: &StoredShadow, update: &Value) -> (StoredShadow, Snapshot) {
+        let previous = Snapshot::of(before);
+        let update = object_of(update);
+        let untouched = Untouched::before(
+            &update,
+            before.reported.as_ref(),
+            before.reported_metadata.as_ref(),
+        );
+        let mut after = before.clone();
+        after.version += 1;
+        let state = after.reported.get_or_insert_with(Map::new);
+        if let Some(Metadata::Object(meta)) = &mut after.reported_metadata {
+            merge_metadata(meta, Some(state), &update, 6);
+        }
+        merge_request(state, &update);
+        let reuse = Reuse::Entries(untouched);
+        let next = Snapshot::build(&after, Some(&previous), &Reuse::Whole, &reuse);
+        (after, next)
+    }
+
+    #[test]
+    fn untouched_entries_are_copied_and_the_rest_written() {
+        let before = shadow(
+            json!({"desired": {"a": 1}, "reported": {"a": 1, "b": {"c": 2}, "d": [1], "e": "x"}}),
+            1,
+        );
+        for update in [
+            json!({"b": {"c": 3}}),
+            json!({"a": null}),
+            json!({"new": true, "d": null}),
+            json!({"e": {"f": 1}, "a": 2}),
+            json!({"zz": null}),
+            json!({}),
+        ] {
+            let (after, next) = reported_update(&before, &update);
+            assert_eq!(next.json().as_bytes(), plain(&after).as_slice(), "{update}");
+            assert_eq!(next, Snapshot::of(&after), "{update}");
+        }
     }
 
     #[test]

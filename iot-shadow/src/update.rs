@@ -14,11 +14,12 @@ use crate::document::StoredShadow;
 use crate::entry::{ShadowEntry, ShadowSlot};
 use crate::error::ShadowError;
 use crate::json_writer::{ObjectWriter, TimestampText, into_string, write_key, write_value};
-use crate::merge::merge;
+use crate::merge::merge_request;
 use crate::metadata::{Metadata, merge_metadata, write_written};
 use crate::request::{Section, UpdateRequest};
+use crate::request_json::Object;
 use crate::service::ShadowLimits;
-use crate::snapshot::{Part, Snapshot, Unchanged};
+use crate::snapshot::{Part, Reuse, Snapshot, Untouched};
 
 /// The `update/accepted` document up to its version, `{"state":…,"metadata":…`, and the
 /// serialized sizes of the request's sections, which bound the new state's size.
@@ -31,8 +32,9 @@ pub(crate) struct AcceptedStart {
 
 impl AcceptedStart {
     /// Write the request's state and the metadata of everything in it, all stamped `now`.
-    pub(crate) fn new(state: &Map<String, Value>, now: u64) -> AcceptedStart {
-        let mut json = Vec::with_capacity(64);
+    pub(crate) fn new(state: &Object<'_>, now: u64, payload_len: usize) -> AcceptedStart {
+        // The state is about the payload's size, and its metadata a few times that.
+        let mut json = Vec::with_capacity(64 + 4 * payload_len);
         json.extend_from_slice(b"{\"state\":{");
         let (mut desired_len, mut reported_len) = (0, 0);
         for (n, (key, value)) in state.iter().enumerate() {
@@ -41,9 +43,9 @@ impl AcceptedStart {
             }
             write_key(&mut json, key);
             let start = json.len();
-            write_value(&mut json, value);
+            value.write(&mut json);
             let len = json.len() - start;
-            match key.as_str() {
+            match key.as_ref() {
                 "desired" => desired_len = len,
                 "reported" => reported_len = len,
                 _ => {}
@@ -88,7 +90,7 @@ pub(crate) struct Written {
 /// The parts of an update that do not depend on the stored shadow.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct UpdateContext<'a> {
-    pub(crate) request: &'a UpdateRequest,
+    pub(crate) request: &'a UpdateRequest<'a>,
     pub(crate) accepted: &'a AcceptedStart,
     pub(crate) limits: &'a ShadowLimits,
     /// Epoch seconds.
@@ -178,14 +180,36 @@ fn bound(previous: &Snapshot, cx: UpdateContext<'_>) -> usize {
 /// Apply the update to `shadow` (whose snapshot is `previous`, if it existed), making it
 /// `version`: merge, stamp, serialize, check the size, and write the delta and documents payloads.
 /// On a size refusal `shadow` has been changed; callers pass a shadow they can drop then.
-fn apply(
+fn apply<'a>(
     shadow: &mut StoredShadow,
     previous: Option<&Snapshot>,
     version: u64,
-    cx: UpdateContext<'_>,
+    cx: UpdateContext<'a>,
 ) -> Result<(Snapshot, Written), ShadowError> {
     let desired = cx.request.desired();
     let reported = cx.request.reported();
+    // What the new snapshot can copy from the previous one, noted before anything changes.
+    let reuse =
+        |section: Section<'a>, state: Option<&Map<String, Value>>, meta: Option<&Metadata>| {
+            match section {
+                _ if previous.is_none() => Reuse::Nothing,
+                Section::Absent => Reuse::Whole,
+                Section::Merge(update) if update.len() <= Untouched::MAX_KEYS => {
+                    Reuse::Entries(Untouched::before(update, state, meta))
+                }
+                _ => Reuse::Nothing,
+            }
+        };
+    let reuse_desired = reuse(
+        desired,
+        shadow.desired.as_ref(),
+        shadow.desired_metadata.as_ref(),
+    );
+    let reuse_reported = reuse(
+        reported,
+        shadow.reported.as_ref(),
+        shadow.reported_metadata.as_ref(),
+    );
     apply_section(
         &mut shadow.desired,
         &mut shadow.desired_metadata,
@@ -201,11 +225,7 @@ fn apply(
     shadow.version = version;
     shadow.timestamp = cx.now;
     shadow.deleted_at = None;
-    let unchanged = Unchanged {
-        desired: desired == Section::Absent,
-        reported: reported == Section::Absent,
-    };
-    let snapshot = Snapshot::build(shadow, previous, unchanged);
+    let snapshot = Snapshot::build(shadow, previous, &reuse_desired, &reuse_reported);
     if snapshot.state_len() > cx.limits.max_state_bytes {
         return Err(ShadowError::PayloadTooLarge);
     }
@@ -224,22 +244,41 @@ fn apply(
             .optional("clientToken", token);
         Some(doc.finish_string())
     });
-    let mut documents = ObjectWriter::with_capacity(
-        previous.map_or(0, |p| p.json().len()) + snapshot.json().len() + 128,
-    );
-    if let Some(previous) = previous {
-        documents.raw("previous", previous.json());
-    }
-    documents
-        .raw("current", snapshot.json())
-        .field("timestamp", &cx.now)
-        .optional("clientToken", token);
+    let documents = documents(previous, &snapshot, cx.now, token);
     let written = Written {
         version: shadow.version,
         delta,
-        documents: documents.finish_string(),
+        documents,
     };
     Ok((snapshot, written))
+}
+
+/// The `update/documents` payload: `{"previous":…,"current":…,"timestamp":T,"clientToken":…}`,
+/// put together from the snapshots' text.
+fn documents(
+    previous: Option<&Snapshot>,
+    current: &Snapshot,
+    now: u64,
+    token: Option<&str>,
+) -> String {
+    let previous_len = previous.map_or(0, |p| p.json().len());
+    let mut doc = String::with_capacity(previous_len + current.json().len() + 128);
+    doc.push('{');
+    if let Some(previous) = previous {
+        doc.push_str("\"previous\":");
+        doc.push_str(previous.json());
+        doc.push(',');
+    }
+    doc.push_str("\"current\":");
+    doc.push_str(current.json());
+    doc.push_str(",\"timestamp\":");
+    doc.push_str(&now.to_string());
+    if let Some(token) = token {
+        doc.push_str(",\"clientToken\":");
+        doc.push_str(&serde_json::to_string(token).unwrap_or_default());
+    }
+    doc.push('}');
+    doc
 }
 
 /// Apply one section of an update to the section and its metadata (both `None` when empty).
@@ -263,7 +302,7 @@ fn apply_section(
             if let Some(Metadata::Object(entries)) = meta {
                 merge_metadata(entries, Some(section), fields, now);
             }
-            merge(section, fields);
+            merge_request(section, fields);
             if section.is_empty() {
                 *state = None;
                 *meta = None;
