@@ -38,11 +38,12 @@ fn write_delta(
     text: &mut TimestampText,
 ) -> bool {
     let mut finder = KeyFinder::default();
+    let mut reported = reported.map(InOrder::new);
     let mut any = false;
     out.state.push(b'{');
     out.metadata.push(b'{');
     for (key, wanted) in desired {
-        let have = reported.and_then(|r| r.get(key));
+        let have = reported.as_mut().and_then(|r| r.get(key));
         let key_meta = |finder: &mut KeyFinder| {
             meta.and_then(|m| finder.find(m, key).and_then(|n| m.get(n)))
                 .map(|(_, m)| m)
@@ -88,6 +89,7 @@ fn write_delta(
 
 /// Whether the delta of `desired` against `reported` has any key.
 fn differs(desired: &Map<String, Value>, reported: &Map<String, Value>) -> bool {
+    let mut reported = InOrder::new(reported);
     desired
         .iter()
         .any(|(key, wanted)| match (wanted, reported.get(key)) {
@@ -95,6 +97,29 @@ fn differs(desired: &Map<String, Value>, reported: &Map<String, Value>) -> bool 
             (w, Some(h)) => w != h,
             (_, None) => true,
         })
+}
+
+/// Looks keys up in a map that is usually asked in its own order (desired and reported mostly
+/// share one): the next entry is tried first, and only a miss is looked up by hash.
+struct InOrder<'m> {
+    map: &'m Map<String, Value>,
+    next: std::iter::Peekable<serde_json::map::Iter<'m>>,
+}
+
+impl<'m> InOrder<'m> {
+    fn new(map: &'m Map<String, Value>) -> InOrder<'m> {
+        InOrder {
+            map,
+            next: map.iter().peekable(),
+        }
+    }
+
+    fn get(&mut self, key: &str) -> Option<&'m Value> {
+        match self.next.next_if(|(k, _)| k.as_str() == key) {
+            Some((_, value)) => Some(value),
+            None => self.map.get(key),
+        }
+    }
 }
 
 /// `,"key":` (or without the comma for the first entry) in both documents.

@@ -79,11 +79,7 @@ pub(crate) fn write_value(buf: &mut Vec<u8>, value: &(impl serde::Serialize + ?S
 
 /// Append `text` as a JSON string, escaped exactly as serde_json escapes it.
 pub(crate) fn write_str(buf: &mut Vec<u8>, text: &str) {
-    // No early exit: keys are short, and a branch-free scan is cheaper than one per byte.
-    let plain = !text.bytes().fold(false, |escape, b| {
-        escape | (b < 0x20) | (b == b'"') | (b == b'\\')
-    });
-    if plain {
+    if is_plain(text.as_bytes()) {
         buf.reserve(text.len() + 2);
         buf.push(b'"');
         buf.extend_from_slice(text.as_bytes());
@@ -91,6 +87,35 @@ pub(crate) fn write_str(buf: &mut Vec<u8>, text: &str) {
     } else {
         write_value(buf, text);
     }
+}
+
+/// Whether `text` has no byte JSON escapes (a control character, `"` or `\`), checked eight
+/// bytes at a time. It may answer `false` for a plain text, never `true` for one that is not
+/// (then serde_json writes it, escaping what it must).
+fn is_plain(text: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // Some byte is below `n` (for `n` up to 0x80).
+    let below = |word: u64, n: u64| word.wrapping_sub(ONES * n) & !word & HIGH != 0;
+    let escaped = |word: u64| {
+        below(word, 0x20)
+            || below(word ^ (ONES * u64::from(b'"')), 1)
+            || below(word ^ (ONES * u64::from(b'\\')), 1)
+    };
+    let mut chunks = text.chunks_exact(8);
+    for chunk in &mut chunks {
+        match <[u8; 8]>::try_from(chunk) {
+            Ok(bytes) if !escaped(u64::from_le_bytes(bytes)) => {}
+            _ => return false,
+        }
+    }
+    let rest = chunks.remainder();
+    let mut last = [b'a'; 8];
+    match last.get_mut(..rest.len()) {
+        Some(head) => head.copy_from_slice(rest),
+        None => return false,
+    }
+    !escaped(u64::from_le_bytes(last))
 }
 
 /// Append `"key":`.
@@ -130,4 +155,43 @@ pub(crate) fn into_string(json: Vec<u8>) -> String {
 /// Serialize a value to a string through serde_json's writer (faster than `Display`).
 pub(crate) fn to_json(value: &Value) -> String {
     serde_json::to_string(value).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[test]
+    fn strings_are_written_as_serde_json_writes_them() {
+        for text in [
+            "",
+            "a",
+            "plain key",
+            "quote\"",
+            "back\\slash",
+            "tab\t",
+            "\u{1f}",
+            "\u{7f}é✓",
+            "exactly8",
+            "sixteen-bytes-ok",
+        ] {
+            let mut buf = Vec::new();
+            write_str(&mut buf, text);
+            assert_eq!(
+                buf,
+                serde_json::to_vec(text).unwrap_or_default(),
+                "{text:?}"
+            );
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn the_word_check_agrees_with_a_byte_check(text in "(.|[\\x00-\\x20\"\\\\]){0,40}") {
+            let by_byte = text.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\');
+            prop_assert_eq!(is_plain(text.as_bytes()), by_byte);
+        }
+    }
 }

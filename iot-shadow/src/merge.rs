@@ -51,7 +51,44 @@ pub fn merge(target: &mut Map<String, Value>, update: &Map<String, Value>) {
 
 /// [`merge`] of an update request's section, read straight from the request.
 pub(crate) fn merge_request(target: &mut Map<String, Value>, update: &Object<'_>) {
-    for (key, value) in update {
+    // While the update names the target's keys in the target's order (a device sending its
+    // whole state again), walk both together and look no key up. The first key that must go
+    // ends the walk, as does the first key out of order.
+    let mut walked = 0;
+    let mut gone = None;
+    for ((have_key, have), (key, value)) in target.iter_mut().zip(update) {
+        if have_key.as_str() != key.as_ref() {
+            break;
+        }
+        walked += 1;
+        match (have, value) {
+            (_, Json::Null) => {
+                gone = Some(key);
+                break;
+            }
+            (Value::Object(existing), Json::Object(fields)) => {
+                merge_request(existing, fields);
+                if existing.is_empty() {
+                    gone = Some(key);
+                    break;
+                }
+            }
+            (slot, Json::Object(fields)) => {
+                let mut fresh = Map::new();
+                merge_request(&mut fresh, fields);
+                if fresh.is_empty() {
+                    gone = Some(key);
+                    break;
+                }
+                *slot = Value::Object(fresh);
+            }
+            (slot, other) => assign(slot, other),
+        }
+    }
+    if let Some(key) = gone {
+        target.shift_remove(key.as_ref());
+    }
+    for (key, value) in update.iter().skip(walked) {
         match value {
             Json::Null => {
                 target.shift_remove(key.as_ref());
@@ -75,12 +112,33 @@ pub(crate) fn merge_request(target: &mut Map<String, Value>, update: &Object<'_>
                 }
             }
             other => match target.get_mut(key.as_ref()) {
-                Some(slot) => *slot = other.to_value(),
+                Some(slot) => assign(slot, other),
                 None => {
                     target.insert(key.clone().into_owned(), other.to_value());
                 }
             },
         }
+    }
+}
+
+/// Make `slot` the value `value` reads as, reusing its string or array where the kinds match
+/// (a device rewriting its state mostly writes the same kinds again).
+fn assign(slot: &mut Value, value: &Json<'_>) {
+    match (slot, value) {
+        (Value::String(text), Json::String(new)) => {
+            text.clear();
+            text.push_str(new);
+        }
+        (Value::Array(items), Json::Array(values)) => {
+            items.truncate(values.len());
+            for (n, v) in values.iter().enumerate() {
+                match items.get_mut(n) {
+                    Some(item) => assign(item, v),
+                    None => items.push(v.to_value()),
+                }
+            }
+        }
+        (slot, value) => *slot = value.to_value(),
     }
 }
 
@@ -188,4 +246,60 @@ pub fn diff(from: &Map<String, Value>, to: &Map<String, Value>) -> Map<String, V
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::request_json::object_of;
+
+    fn value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            (0i64..4).prop_map(Value::from),
+            "[ab]{0,2}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(2, 10, 3, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..3).prop_map(Value::Array),
+                prop::collection::vec((prop::sample::select(vec!["x", "y", "z"]), inner), 0..3)
+                    .prop_map(|e| {
+                        Value::Object(e.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+                    }),
+            ]
+        })
+    }
+
+    fn object() -> impl Strategy<Value = Map<String, Value>> {
+        prop::collection::vec(
+            (prop::sample::select(vec!["a", "b", "c", "d"]), value()),
+            0..5,
+        )
+        .prop_map(|e| e.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+    }
+
+    proptest! {
+        /// Walking in step and looking up give the same state, key order included, whether the
+        /// update follows the state's order (as `same_order` makes it) or not.
+        #[test]
+        fn merging_a_request_is_merge(state in object(), update in object(), same_order in any::<bool>()) {
+            let update: Map<String, Value> = if same_order {
+                let mut ordered: Map<String, Value> = state
+                    .keys()
+                    .filter_map(|k| update.get(k).map(|v| (k.clone(), v.clone())))
+                    .collect();
+                ordered.extend(update.clone());
+                ordered
+            } else {
+                update
+            };
+            let mut expected = state.clone();
+            merge(&mut expected, &update);
+            let mut got = state;
+            merge_request(&mut got, &object_of(&Value::Object(update)));
+            prop_assert_eq!(Value::Object(got).to_string(), Value::Object(expected).to_string());
+        }
+    }
 }

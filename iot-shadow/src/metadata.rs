@@ -75,6 +75,23 @@ impl Metadata {
         }
     }
 
+    /// Become the metadata of `value` written whole at `timestamp`, reusing this one's arrays
+    /// where `value` has an array too.
+    fn stamp(&mut self, value: &Json<'_>, timestamp: u64) {
+        match (self, value) {
+            (Metadata::Array(items), Json::Array(values)) => {
+                items.truncate(values.len());
+                for (n, v) in values.iter().enumerate() {
+                    match items.get_mut(n) {
+                        Some(item) => item.stamp(v, timestamp),
+                        None => items.push(Metadata::written_request(v, timestamp)),
+                    }
+                }
+            }
+            (slot, value) => *slot = Metadata::written_request(value, timestamp),
+        }
+    }
+
     /// As a JSON value, the way AWS writes it.
     pub fn to_value(&self) -> Value {
         match self {
@@ -326,13 +343,13 @@ pub(crate) fn merge_metadata(
                     }
                 }
             }
-            other => {
-                let written = Metadata::written_request(other, timestamp);
-                match position.and_then(|n| meta.get_mut(n)) {
-                    Some((_, slot)) => *slot = written,
-                    None => appended.push((key.clone().into_owned(), written)),
-                }
-            }
+            other => match position.and_then(|n| meta.get_mut(n)) {
+                Some((_, slot)) => slot.stamp(other, timestamp),
+                None => appended.push((
+                    key.clone().into_owned(),
+                    Metadata::written_request(other, timestamp),
+                )),
+            },
         }
     }
     if !removed.is_empty() {
