@@ -49,13 +49,16 @@ pub fn merge(target: &mut Map<String, Value>, update: &Map<String, Value>) {
     }
 }
 
-/// [`merge`] of an update request's section, read straight from the request.
-pub(crate) fn merge_request(target: &mut Map<String, Value>, update: &Object<'_>) {
-    // While the update names the target's keys in the target's order (a device sending its
-    // whole state again), walk both together and look no key up. The first key that must go
-    // ends the walk, as does the first key out of order.
+/// [`merge`] of an update request's section, read straight from the request. Returns whether
+/// `target` is now exactly `update` (same keys in the same order, same values): a device that
+/// sent its whole state again, so the state's JSON is the request's.
+pub(crate) fn merge_request(target: &mut Map<String, Value>, update: &Object<'_>) -> bool {
+    // While the update names the target's keys in the target's order, walk both together and
+    // look no key up. The first key that must go ends the walk, as does the first key out of
+    // order.
     let mut walked = 0;
     let mut gone = None;
+    let mut exact = true;
     for ((have_key, have), (key, value)) in target.iter_mut().zip(update) {
         if have_key.as_str() != key.as_ref() {
             break;
@@ -67,7 +70,7 @@ pub(crate) fn merge_request(target: &mut Map<String, Value>, update: &Object<'_>
                 break;
             }
             (Value::Object(existing), Json::Object(fields)) => {
-                merge_request(existing, fields);
+                exact &= merge_request(existing, fields);
                 if existing.is_empty() {
                     gone = Some(key);
                     break;
@@ -75,7 +78,7 @@ pub(crate) fn merge_request(target: &mut Map<String, Value>, update: &Object<'_>
             }
             (slot, Json::Object(fields)) => {
                 let mut fresh = Map::new();
-                merge_request(&mut fresh, fields);
+                exact &= merge_request(&mut fresh, fields);
                 if fresh.is_empty() {
                     gone = Some(key);
                     break;
@@ -87,7 +90,9 @@ pub(crate) fn merge_request(target: &mut Map<String, Value>, update: &Object<'_>
     }
     if let Some(key) = gone {
         target.shift_remove(key.as_ref());
+        exact = false;
     }
+    exact &= walked == update.len() && target.len() == update.len();
     for (key, value) in update.iter().skip(walked) {
         match value {
             Json::Null => {
@@ -119,6 +124,7 @@ pub(crate) fn merge_request(target: &mut Map<String, Value>, update: &Object<'_>
             },
         }
     }
+    exact
 }
 
 /// Make `slot` the value `value` reads as, reusing its string or array where the kinds match
@@ -284,8 +290,18 @@ mod tests {
         /// Walking in step and looking up give the same state, key order included, whether the
         /// update follows the state's order (as `same_order` makes it) or not.
         #[test]
-        fn merging_a_request_is_merge(state in object(), update in object(), same_order in any::<bool>()) {
-            let update: Map<String, Value> = if same_order {
+        fn merging_a_request_is_merge(
+            state in object(),
+            update in object(),
+            order in prop::sample::select(vec!["any", "same", "whole"]),
+        ) {
+            let update: Map<String, Value> = if order == "whole" {
+                // The state sent back whole, with its values changed where the update has them.
+                state
+                    .iter()
+                    .map(|(k, v)| (k.clone(), update.get(k).filter(|u| !u.is_null()).unwrap_or(v).clone()))
+                    .collect()
+            } else if order == "same" {
                 let mut ordered: Map<String, Value> = state
                     .keys()
                     .filter_map(|k| update.get(k).map(|v| (k.clone(), v.clone())))
@@ -298,8 +314,13 @@ mod tests {
             let mut expected = state.clone();
             merge(&mut expected, &update);
             let mut got = state;
-            merge_request(&mut got, &object_of(&Value::Object(update)));
-            prop_assert_eq!(Value::Object(got).to_string(), Value::Object(expected).to_string());
+            let request = object_of(&Value::Object(update.clone()));
+            let exact = merge_request(&mut got, &request);
+            prop_assert_eq!(Value::Object(got.clone()).to_string(), Value::Object(expected).to_string());
+            // Exact means the state now reads as the update, byte for byte.
+            if exact {
+                prop_assert_eq!(Value::Object(got).to_string(), Value::Object(update).to_string());
+            }
         }
     }
 }

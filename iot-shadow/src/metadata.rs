@@ -192,7 +192,7 @@ pub(crate) fn write_written(
     buf.push(b'}');
 }
 
-fn write_written_value(
+pub(crate) fn write_written_value(
     value: &Json<'_>,
     timestamp: u64,
     buf: &mut Vec<u8>,
@@ -271,12 +271,16 @@ fn index<'u>(entries: &[(String, Metadata)], update: &'u Object<'_>) -> HashMap<
 /// where it held an object, the metadata there mirrors it and is merged into; elsewhere the
 /// written value's metadata replaces whatever was there. Existing keys keep their place and new
 /// ones are appended in the update's order, as in the state.
+///
+/// Returns whether `meta` is now exactly the metadata of `update` written whole (every entry
+/// stamped, in the update's order, none left over): then its JSON is the request's.
 pub(crate) fn merge_metadata(
     meta: &mut Vec<(String, Metadata)>,
     old_state: Option<&Map<String, Value>>,
     update: &Object<'_>,
     timestamp: u64,
-) {
+) -> bool {
+    let mut exact = meta.len() == update.len();
     // Scan while the scan is cheap (keys in order); past a linear budget, index the keys once.
     let budget = 2 * (meta.len() + update.len()) + 16;
     let mut positions: Option<HashMap<&str, usize>> = None;
@@ -285,7 +289,7 @@ pub(crate) fn merge_metadata(
     let mut removed: Vec<bool> = Vec::new();
     let mut appended: Vec<(String, Metadata)> = Vec::new();
     let len = meta.len();
-    for (key, value) in update {
+    for (n, (key, value)) in update.iter().enumerate() {
         let position = match &positions {
             Some(positions) => positions.get(key.as_ref()).copied(),
             None => {
@@ -296,6 +300,7 @@ pub(crate) fn merge_metadata(
                 found
             }
         };
+        exact &= position == Some(n);
         let mut remove = |n: usize| {
             if removed.is_empty() {
                 removed = vec![false; len];
@@ -306,6 +311,7 @@ pub(crate) fn merge_metadata(
         };
         match value {
             Json::Null => {
+                exact = false;
                 if let Some(n) = position {
                     remove(n);
                 }
@@ -318,7 +324,7 @@ pub(crate) fn merge_metadata(
                 match (existing, old_child) {
                     // The old state held an object here: merge into its metadata in place.
                     (Some(Metadata::Object(child)), Some(_)) => {
-                        merge_metadata(child, old_child, fields, timestamp);
+                        exact &= merge_metadata(child, old_child, fields, timestamp);
                         if child.is_empty() {
                             if let Some(n) = position {
                                 remove(n);
@@ -327,7 +333,7 @@ pub(crate) fn merge_metadata(
                     }
                     (existing, _) => {
                         let mut child = Vec::new();
-                        merge_metadata(&mut child, None, fields, timestamp);
+                        exact &= merge_metadata(&mut child, None, fields, timestamp);
                         match (existing, child.is_empty()) {
                             (Some(slot), false) => *slot = Metadata::Object(child),
                             (Some(_), true) => {
@@ -353,10 +359,13 @@ pub(crate) fn merge_metadata(
         }
     }
     if !removed.is_empty() {
+        exact = false;
         let mut flags = removed.into_iter();
         meta.retain(|_| !flags.next().unwrap_or(false));
     }
+    exact &= appended.is_empty();
     meta.append(&mut appended);
+    exact
 }
 
 #[cfg(test)]
@@ -505,5 +514,44 @@ mod tests {
         let keys: Vec<&str> = indexed.iter().map(|(k, _)| k.as_str()).collect();
         let state_keys: Vec<&str> = state.keys().map(String::as_str).collect();
         assert_eq!(keys, state_keys);
+    }
+
+    fn value() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![Just(Value::Null), (0i64..4).prop_map(Value::from)];
+        leaf.prop_recursive(2, 10, 3, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..3).prop_map(Value::Array),
+                prop::collection::vec((prop::sample::select(vec!["x", "y"]), inner), 0..3)
+                    .prop_map(|e| {
+                        Value::Object(e.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+                    }),
+            ]
+        })
+    }
+
+    fn state() -> impl proptest::strategy::Strategy<Value = Map<String, Value>> {
+        use proptest::prelude::*;
+        prop::collection::vec((prop::sample::select(vec!["a", "b", "c"]), value()), 0..4)
+            .prop_map(|e| e.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+    }
+
+    proptest::proptest! {
+        /// Exact means the metadata is now the update's, written whole.
+        #[test]
+        fn exact_merges_are_the_update_written_whole(old in state(), update in state(), whole in proptest::prelude::any::<bool>()) {
+            let update: Map<String, Value> = if whole {
+                old.iter()
+                    .map(|(k, v)| (k.clone(), update.get(k).cloned().unwrap_or_else(|| v.clone())))
+                    .collect()
+            } else {
+                update
+            };
+            let mut meta = entries(Metadata::written(&Value::Object(old.clone()), 1));
+            let request = object_of(&Value::Object(update.clone()));
+            if merge_metadata(&mut meta, Some(&old), &request, 2) {
+                proptest::prop_assert_eq!(Metadata::Object(meta), Metadata::written(&Value::Object(update), 2));
+            }
+        }
     }
 }

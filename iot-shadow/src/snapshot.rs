@@ -36,7 +36,7 @@ impl Part {
 }
 
 /// A shadow's JSON, the byte range of each present section in it, and of each section's top-level
-/// entries (`"key":value`).
+/// entries (`"key":value`, relative to the section's start).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Snapshot {
     json: String,
@@ -44,15 +44,28 @@ pub(crate) struct Snapshot {
     entries: [Vec<Range<usize>>; 4],
 }
 
-/// How much of a section (state and metadata) a new snapshot copies from the previous one.
+/// One section's JSON (state or metadata) and its top-level entries' spans within it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PartText<'a> {
+    /// The object's JSON.
+    pub(crate) json: &'a [u8],
+    /// Each `"key":value`, relative to the object's start.
+    pub(crate) entries: &'a [Range<usize>],
+}
+
+/// How much of a section (state and metadata) a new snapshot copies rather than serializes.
 #[derive(Debug, Clone, Default)]
 pub(crate) enum Reuse<'u> {
     /// Nothing: serialize it afresh.
     #[default]
     Nothing,
-    /// All of it: the section did not change.
-    Whole,
-    /// The top-level entries the update did not touch.
+    /// All of it, from this text (the section did not change since the previous snapshot, or it
+    /// is now exactly what the request wrote).
+    Copy {
+        state: PartText<'u>,
+        metadata: PartText<'u>,
+    },
+    /// The previous snapshot's top-level entries the update did not touch.
     Entries(Untouched<'u>),
 }
 
@@ -101,8 +114,8 @@ impl Snapshot {
         Snapshot::build(shadow, None, &Reuse::Nothing, &Reuse::Nothing)
     }
 
-    /// Serialize `shadow`, copying from `previous` (the snapshot of the same shadow before the
-    /// change) what `desired` and `reported` say did not change.
+    /// Serialize `shadow`, copying what `desired` and `reported` say may be copied; `previous`
+    /// is the snapshot of the same shadow before the change.
     pub(crate) fn build(
         shadow: &StoredShadow,
         previous: Option<&Snapshot>,
@@ -129,12 +142,14 @@ impl Snapshot {
         ] {
             let Some(section) = section else { continue };
             out.open_part(&mut first, name);
-            let old = previous.map(|p| (p, part));
-            let kept = match reuse {
-                Reuse::Entries(untouched) => Some((untouched, untouched.state.as_slice())),
-                _ => None,
+            let source = match reuse {
+                Reuse::Nothing => Source::Nothing,
+                Reuse::Copy { state, .. } => Source::Copy(*state),
+                Reuse::Entries(untouched) => {
+                    Source::from_previous(previous, part, untouched, &untouched.state)
+                }
             };
-            out.write_part(part, old, reuse, kept, section.iter(), |json, value| {
+            out.write_part(part, source, section.iter(), |json, value| {
                 write_value(json, value)
             });
         }
@@ -160,18 +175,18 @@ impl Snapshot {
                 // Not an object's metadata (never written so): no entries to track.
                 let start = out.json.len();
                 meta.write_json(&mut out.json, &mut text);
-                out.set_part(part, start);
+                out.set_part(part, start, Vec::new());
                 continue;
             };
-            let old = previous.map(|p| (p, part));
-            let kept = match reuse {
-                Reuse::Entries(untouched) => Some((untouched, untouched.metadata.as_slice())),
-                _ => None,
+            let source = match reuse {
+                Reuse::Nothing => Source::Nothing,
+                Reuse::Copy { metadata, .. } => Source::Copy(*metadata),
+                Reuse::Entries(untouched) => {
+                    Source::from_previous(previous, part, untouched, &untouched.metadata)
+                }
             };
             let pairs = entries.iter().map(|(k, m)| (k, m));
-            out.write_part(part, old, reuse, kept, pairs, |json, m| {
-                m.write_json(json, &mut text)
-            });
+            out.write_part(part, source, pairs, |json, m| m.write_json(json, &mut text));
         }
         out.json.extend_from_slice(b"},\"version\":");
         write_value(&mut out.json, &shadow.version);
@@ -182,6 +197,14 @@ impl Snapshot {
             parts: out.parts,
             entries: out.entries,
         }
+    }
+
+    /// One section's text, to copy into a later snapshot.
+    pub(crate) fn text(&self, part: Part) -> Option<PartText<'_>> {
+        Some(PartText {
+            json: self.part(part)?,
+            entries: self.entries.get(part.index())?,
+        })
     }
 
     /// The whole JSON.
@@ -230,6 +253,30 @@ struct Builder {
     entries: [Vec<Range<usize>>; 4],
 }
 
+/// Where a part being written may copy from.
+enum Source<'a> {
+    Nothing,
+    /// The whole part.
+    Copy(PartText<'a>),
+    /// The previous part's entries flagged untouched, in order, for the entries `untouched`
+    /// does not name.
+    Entries(PartText<'a>, &'a Untouched<'a>, &'a [bool]),
+}
+
+impl<'a> Source<'a> {
+    fn from_previous(
+        previous: Option<&'a Snapshot>,
+        part: Part,
+        untouched: &'a Untouched<'a>,
+        kept: &'a [bool],
+    ) -> Source<'a> {
+        match previous.and_then(|p| p.text(part)) {
+            Some(text) => Source::Entries(text, untouched, kept),
+            None => Source::Nothing,
+        }
+    }
+}
+
 impl Builder {
     /// `,"name":` (no comma for the first part).
     fn open_part(&mut self, first: &mut bool, name: &str) {
@@ -240,63 +287,52 @@ impl Builder {
         write_key(&mut self.json, name);
     }
 
-    fn set_part(&mut self, part: Part, start: usize) {
+    fn set_part(&mut self, part: Part, start: usize, entries: Vec<Range<usize>>) {
         let end = self.json.len();
         if let Some(slot) = self.parts.get_mut(part.index()) {
             *slot = Some(start..end);
         }
+        if let Some(slot) = self.entries.get_mut(part.index()) {
+            *slot = entries;
+        }
     }
 
-    /// Write one part: an object whose entries are `entries`, copying from the previous snapshot
-    /// (`old`) all of it (`Reuse::Whole`) or the entries `kept` flags untouched.
+    /// Write one part, an object whose entries are `entries`, copying what `source` allows.
     fn write_part<'e, V>(
         &mut self,
         part: Part,
-        old: Option<(&Snapshot, Part)>,
-        reuse: &Reuse<'_>,
-        kept: Option<(&Untouched<'_>, &[bool])>,
+        source: Source<'_>,
         entries: impl Iterator<Item = (&'e String, V)>,
         mut write: impl FnMut(&mut Vec<u8>, V),
     ) {
         let start = self.json.len();
-        let old_part = old.and_then(|(p, _)| {
-            let range = p.parts.get(part.index())?.clone()?;
-            let spans = p.entries.get(part.index())?;
-            Some((p, range, spans))
-        });
-        let mut spans = Vec::new();
-        if let (Reuse::Whole, Some((p, range, old_spans))) = (reuse, &old_part) {
-            if let Some(bytes) = p.json.as_bytes().get(range.clone()) {
-                self.json.extend_from_slice(bytes);
-                // The same entries, moved with the part.
-                spans = old_spans
-                    .iter()
-                    .map(|r| r.start - range.start + start..r.end - range.start + start)
-                    .collect();
-                self.set_part(part, start);
-                self.set_entries(part, spans);
-                return;
-            }
+        if let Source::Copy(text) = source {
+            self.json.extend_from_slice(text.json);
+            self.set_part(part, start, text.entries.to_vec());
+            return;
         }
         // Untouched previous entries, in order, to copy.
-        let mut copies = match (kept, &old_part) {
-            (Some((_, flags)), Some((p, _, old_spans))) => Some(
-                old_spans
+        let (mut copies, untouched) = match source {
+            Source::Entries(text, untouched, kept) => {
+                let copies = text
+                    .entries
                     .iter()
-                    .zip(flags.iter())
+                    .zip(kept.iter())
                     .filter(|(_, kept)| **kept)
-                    .filter_map(|(r, _)| p.json.as_bytes().get(r.clone())),
-            ),
-            _ => None,
+                    .filter_map(move |(r, _)| text.json.get(r.clone()));
+                (Some(copies), Some(untouched))
+            }
+            _ => (None, None),
         };
+        let mut spans = Vec::new();
         self.json.push(b'{');
         for (n, (key, value)) in entries.enumerate() {
             if n > 0 {
                 self.json.push(b',');
             }
             let entry_start = self.json.len();
-            let copy = match (&mut copies, kept) {
-                (Some(copies), Some((untouched, _))) if !untouched.touches(key) => copies.next(),
+            let copy = match (&mut copies, untouched) {
+                (Some(copies), Some(untouched)) if !untouched.touches(key) => copies.next(),
                 _ => None,
             };
             match copy {
@@ -306,17 +342,10 @@ impl Builder {
                     write(&mut self.json, value);
                 }
             }
-            spans.push(entry_start..self.json.len());
+            spans.push(entry_start - start..self.json.len() - start);
         }
         self.json.push(b'}');
-        self.set_part(part, start);
-        self.set_entries(part, spans);
-    }
-
-    fn set_entries(&mut self, part: Part, spans: Vec<Range<usize>>) {
-        if let Some(slot) = self.entries.get_mut(part.index()) {
-            *slot = spans;
-        }
+        self.set_part(part, start, spans);
     }
 }
 
@@ -400,7 +429,11 @@ mod tests {
         let mut after = before.clone();
         after.version = 2;
         after.reported = Some(json!({"b": 3}).as_object().cloned().unwrap_or_default());
-        let next = Snapshot::build(&after, Some(&previous), &Reuse::Whole, &Reuse::Nothing);
+        let same = Reuse::Copy {
+            state: previous.text(Part::Desired).unwrap(),
+            metadata: previous.text(Part::DesiredMetadata).unwrap(),
+        };
+        let next = Snapshot::build(&after, Some(&previous), &same, &Reuse::Nothing);
         assert_eq!(next.json().as_bytes(), plain(&after).as_slice());
         assert_eq!(next, Snapshot::of(&after));
     }
@@ -423,7 +456,11 @@ mod tests {
         }
         merge_request(state, &update);
         let reuse = Reuse::Entries(untouched);
-        let next = Snapshot::build(&after, Some(&previous), &Reuse::Whole, &reuse);
+        let same = Reuse::Copy {
+            state: previous.text(Part::Desired).unwrap(),
+            metadata: previous.text(Part::DesiredMetadata).unwrap(),
+        };
+        let next = Snapshot::build(&after, Some(&previous), &same, &reuse);
         (after, next)
     }
 

@@ -7,6 +7,8 @@
 //! one serialization is the `current` document, the next update's `previous`, the size check and
 //! the durable form.
 
+use std::ops::Range;
+
 use serde_json::{Map, Value};
 
 use crate::delta_document::delta_json;
@@ -15,19 +17,29 @@ use crate::entry::{ShadowEntry, ShadowSlot};
 use crate::error::ShadowError;
 use crate::json_writer::{ObjectWriter, TimestampText, into_string, write_key, write_value};
 use crate::merge::merge_request;
-use crate::metadata::{Metadata, merge_metadata, write_written};
+use crate::metadata::{Metadata, merge_metadata, write_written_value};
 use crate::request::{Section, UpdateRequest};
-use crate::request_json::Object;
+use crate::request_json::{Json, Object};
 use crate::service::ShadowLimits;
-use crate::snapshot::{Part, Reuse, Snapshot, Untouched};
+use crate::snapshot::{Part, PartText, Reuse, Snapshot, Untouched};
 
-/// The `update/accepted` document up to its version, `{"state":…,"metadata":…`, and the
-/// serialized sizes of the request's sections, which bound the new state's size.
+/// The `update/accepted` document up to its version, `{"state":…,"metadata":…`, and where each
+/// request section (an object) lies in it: their sizes bound the new state's size, and a section
+/// the update replaces exactly is copied from here into the new snapshot.
 #[derive(Debug)]
 pub(crate) struct AcceptedStart {
     json: Vec<u8>,
-    desired_len: usize,
-    reported_len: usize,
+    desired: Option<SectionText>,
+    reported: Option<SectionText>,
+}
+
+/// A request section's state and metadata in the accepted document, with their top-level entries.
+#[derive(Debug, Default)]
+struct SectionText {
+    state: Range<usize>,
+    state_entries: Vec<Range<usize>>,
+    metadata: Range<usize>,
+    metadata_entries: Vec<Range<usize>>,
 }
 
 impl AcceptedStart {
@@ -35,29 +47,84 @@ impl AcceptedStart {
     pub(crate) fn new(state: &Object<'_>, now: u64, payload_len: usize) -> AcceptedStart {
         // The state is about the payload's size, and its metadata a few times that.
         let mut json = Vec::with_capacity(64 + 4 * payload_len);
+        let mut texts: [SectionText; 2] = Default::default();
+        let mut text = TimestampText::default();
+        let slot = |key: &str| match key {
+            "desired" => Some(0),
+            "reported" => Some(1),
+            _ => None,
+        };
         json.extend_from_slice(b"{\"state\":{");
-        let (mut desired_len, mut reported_len) = (0, 0);
         for (n, (key, value)) in state.iter().enumerate() {
             if n > 0 {
                 json.push(b',');
             }
             write_key(&mut json, key);
-            let start = json.len();
-            value.write(&mut json);
-            let len = json.len() - start;
-            match key.as_ref() {
-                "desired" => desired_len = len,
-                "reported" => reported_len = len,
-                _ => {}
+            match (value, slot(key).and_then(|i| texts.get_mut(i))) {
+                (Json::Object(entries), Some(section)) => {
+                    let (range, spans) = write_entries(&mut json, entries, |json, v| v.write(json));
+                    section.state = range;
+                    section.state_entries = spans;
+                }
+                _ => value.write(&mut json),
             }
         }
-        json.extend_from_slice(b"},\"metadata\":");
-        write_written(state, now, &mut json, &mut TimestampText::default());
+        json.extend_from_slice(b"},\"metadata\":{");
+        for (n, (key, value)) in state.iter().enumerate() {
+            if n > 0 {
+                json.push(b',');
+            }
+            write_key(&mut json, key);
+            match (value, slot(key).and_then(|i| texts.get_mut(i))) {
+                (Json::Object(entries), Some(section)) => {
+                    let (range, spans) = write_entries(&mut json, entries, |json, v| {
+                        write_written_value(v, now, json, &mut text)
+                    });
+                    section.metadata = range;
+                    section.metadata_entries = spans;
+                }
+                _ => write_written_value(value, now, &mut json, &mut text),
+            }
+        }
+        json.push(b'}');
+        let [desired, reported] = texts;
+        let present = |s: SectionText| (!s.state.is_empty()).then_some(s);
         AcceptedStart {
             json,
-            desired_len,
-            reported_len,
+            desired: present(desired),
+            reported: present(reported),
         }
+    }
+
+    /// Serialized bytes of the request's `desired` (`desired: false`: `reported`) object, 0 if
+    /// it has none.
+    fn section_len(&self, desired: bool) -> usize {
+        let section = if desired {
+            &self.desired
+        } else {
+            &self.reported
+        };
+        section.as_ref().map_or(0, |s| s.state.len())
+    }
+
+    /// A request section's state and metadata text, to copy into a snapshot.
+    fn texts(&self, desired: bool) -> Option<(PartText<'_>, PartText<'_>)> {
+        let section = if desired {
+            &self.desired
+        } else {
+            &self.reported
+        };
+        let section = section.as_ref()?;
+        Some((
+            PartText {
+                json: self.json.get(section.state.clone())?,
+                entries: &section.state_entries,
+            },
+            PartText {
+                json: self.json.get(section.metadata.clone())?,
+                entries: &section.metadata_entries,
+            },
+        ))
     }
 
     /// The whole document.
@@ -74,6 +141,28 @@ impl AcceptedStart {
         self.json.push(b'}');
         into_string(self.json)
     }
+}
+
+/// Write an object entry by entry: its range in `json` and each entry's span relative to it.
+fn write_entries<'j, 'a: 'j>(
+    json: &mut Vec<u8>,
+    entries: &'j Object<'a>,
+    mut write: impl FnMut(&mut Vec<u8>, &'j Json<'a>),
+) -> (Range<usize>, Vec<Range<usize>>) {
+    let start = json.len();
+    let mut spans = Vec::with_capacity(entries.len());
+    json.push(b'{');
+    for (n, (key, value)) in entries.iter().enumerate() {
+        if n > 0 {
+            json.push(b',');
+        }
+        let entry = json.len();
+        write_key(json, key);
+        write(json, value);
+        spans.push(entry - start..json.len() - start);
+    }
+    json.push(b'}');
+    (start..json.len(), spans)
 }
 
 /// What an accepted update leaves to publish besides `update/accepted`.
@@ -169,12 +258,15 @@ fn bound(previous: &Snapshot, cx: UpdateContext<'_>) -> usize {
         Section::Clear => 0,
         Section::Merge(_) => previous.part_len(part) + update_len,
     };
-    section(cx.request.desired(), Part::Desired, cx.accepted.desired_len)
-        + section(
-            cx.request.reported(),
-            Part::Reported,
-            cx.accepted.reported_len,
-        )
+    section(
+        cx.request.desired(),
+        Part::Desired,
+        cx.accepted.section_len(true),
+    ) + section(
+        cx.request.reported(),
+        Part::Reported,
+        cx.accepted.section_len(false),
+    )
 }
 
 /// Apply the update to `shadow` (whose snapshot is `previous`, if it existed), making it
@@ -189,39 +281,61 @@ fn apply<'a>(
     let desired = cx.request.desired();
     let reported = cx.request.reported();
     // What the new snapshot can copy from the previous one, noted before anything changes.
-    let reuse =
-        |section: Section<'a>, state: Option<&Map<String, Value>>, meta: Option<&Metadata>| {
-            match section {
-                _ if previous.is_none() => Reuse::Nothing,
-                Section::Absent => Reuse::Whole,
-                Section::Merge(update) if update.len() <= Untouched::MAX_KEYS => {
-                    Reuse::Entries(Untouched::before(update, state, meta))
-                }
-                _ => Reuse::Nothing,
-            }
+    let reuse = |section: Section<'a>,
+                 parts: (Part, Part),
+                 state: Option<&Map<String, Value>>,
+                 meta: Option<&Metadata>| {
+        let Some(previous) = previous else {
+            return Reuse::Nothing;
         };
-    let reuse_desired = reuse(
+        match section {
+            Section::Absent => match (previous.text(parts.0), previous.text(parts.1)) {
+                (Some(state), Some(metadata)) => Reuse::Copy { state, metadata },
+                _ => Reuse::Nothing,
+            },
+            Section::Merge(update) if update.len() <= Untouched::MAX_KEYS => {
+                Reuse::Entries(Untouched::before(update, state, meta))
+            }
+            _ => Reuse::Nothing,
+        }
+    };
+    let mut reuse_desired = reuse(
         desired,
+        (Part::Desired, Part::DesiredMetadata),
         shadow.desired.as_ref(),
         shadow.desired_metadata.as_ref(),
     );
-    let reuse_reported = reuse(
+    let mut reuse_reported = reuse(
         reported,
+        (Part::Reported, Part::ReportedMetadata),
         shadow.reported.as_ref(),
         shadow.reported_metadata.as_ref(),
     );
-    apply_section(
+    // A section the update replaced exactly reads as the request wrote it.
+    let replaced = |exact: bool, desired: bool| {
+        exact
+            .then(|| cx.accepted.texts(desired))
+            .flatten()
+            .map(|(state, metadata)| Reuse::Copy { state, metadata })
+    };
+    let exact = apply_section(
         &mut shadow.desired,
         &mut shadow.desired_metadata,
         desired,
         cx.now,
     );
-    apply_section(
+    if let Some(copy) = replaced(exact, true) {
+        reuse_desired = copy;
+    }
+    let exact = apply_section(
         &mut shadow.reported,
         &mut shadow.reported_metadata,
         reported,
         cx.now,
     );
+    if let Some(copy) = replaced(exact, false) {
+        reuse_reported = copy;
+    }
     shadow.version = version;
     shadow.timestamp = cx.now;
     shadow.deleted_at = None;
@@ -282,31 +396,38 @@ fn documents(
 }
 
 /// Apply one section of an update to the section and its metadata (both `None` when empty).
+/// Returns whether the section is now exactly the update's object, state and metadata.
 fn apply_section(
     state: &mut Option<Map<String, Value>>,
     meta: &mut Option<Metadata>,
     update: Section<'_>,
     now: u64,
-) {
+) -> bool {
     match update {
-        Section::Absent => {}
+        Section::Absent => false,
         Section::Clear => {
             *state = None;
             *meta = None;
+            false
         }
         Section::Merge(fields) => {
             let section = state.get_or_insert_with(Map::new);
             if !matches!(meta, Some(Metadata::Object(_))) {
                 *meta = Some(Metadata::Object(Vec::new()));
             }
-            if let Some(Metadata::Object(entries)) = meta {
-                merge_metadata(entries, Some(section), fields, now);
-            }
-            merge_request(section, fields);
+            let meta_exact = match meta {
+                Some(Metadata::Object(entries)) => {
+                    merge_metadata(entries, Some(section), fields, now)
+                }
+                _ => false,
+            };
+            let state_exact = merge_request(section, fields);
             if section.is_empty() {
                 *state = None;
                 *meta = None;
+                return false;
             }
+            meta_exact && state_exact
         }
     }
 }

@@ -281,8 +281,28 @@ impl Model {
 #[derive(Debug, Clone)]
 enum Step {
     Update(Value),
+    /// Send the current sections back whole (as devices do), numbers changed by `bump`.
+    Resend {
+        desired: bool,
+        reported: bool,
+        bump: i64,
+    },
     Delete,
     Wait(u64),
+}
+
+/// `value` with every integer changed by `bump`.
+fn bumped(value: &Value, bump: i64) -> Value {
+    match value {
+        Value::Number(n) => n.as_i64().map_or(value.clone(), |n| json!(n + bump)),
+        Value::Array(items) => Value::Array(items.iter().map(|v| bumped(v, bump)).collect()),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), bumped(v, bump)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
 }
 
 fn leaf() -> impl Strategy<Value = Value> {
@@ -353,8 +373,16 @@ fn step() -> impl Strategy<Value = Step> {
             }
             Step::Update(Value::Object(request))
         });
+    let resend = (any::<bool>(), any::<bool>(), -1i64..2).prop_map(|(desired, reported, bump)| {
+        Step::Resend {
+            desired,
+            reported,
+            bump,
+        }
+    });
     prop_oneof![
         12 => update,
+        4 => resend,
         1 => Just(Step::Delete),
         2 => (1u64..15).prop_map(Step::Wait),
     ]
@@ -372,7 +400,23 @@ proptest! {
         let mut copying = ShadowService::with_limits(CopyingStore::default(), limits());
         let mut now = 1_000u64;
         for step in steps {
+            let step = match step {
+                Step::Resend { desired, reported, bump } => {
+                    let mut state = Map::new();
+                    for (name, wanted, section) in [
+                        ("desired", desired, &model.desired),
+                        ("reported", reported, &model.reported),
+                    ] {
+                        if let (true, Some(section)) = (wanted, section) {
+                            state.insert(name.into(), bumped(&Value::Object(section.clone()), bump));
+                        }
+                    }
+                    Step::Update(json!({ "state": state }))
+                }
+                other => other,
+            };
             match step {
+                Step::Resend { .. } => {}
                 Step::Update(request) => {
                     let payload = request.to_string();
                     // The service reads the payload, so the model does too (reading a float
