@@ -10,6 +10,7 @@ use std::ops::Range;
 
 use serde_json::{Map, Value};
 
+use crate::delta_document::Delta;
 use crate::document::StoredShadow;
 use crate::json_writer::{TimestampText, into_string, write_key, write_value};
 use crate::metadata::Metadata;
@@ -42,6 +43,8 @@ pub(crate) struct Snapshot {
     json: String,
     parts: [Option<Range<usize>>; 4],
     entries: [Vec<Range<usize>>; 4],
+    /// The shadow's delta, when the service worked it out with the snapshot.
+    delta: Option<Delta>,
 }
 
 /// One section's JSON (state or metadata) and its top-level entries' spans within it.
@@ -66,7 +69,7 @@ pub(crate) enum Reuse<'u> {
         metadata: PartText<'u>,
     },
     /// The previous snapshot's top-level entries the update did not touch.
-    Entries(Untouched<'u>),
+    Entries(&'u Untouched<'u>),
 }
 
 /// An update that names only a few top-level keys of a section, and which of the section's
@@ -105,6 +108,11 @@ impl<'u> Untouched<'u> {
 
     fn touches(&self, key: &str) -> bool {
         self.update.iter().any(|(k, _)| k == key)
+    }
+
+    /// Per entry of the state section before the update, whether the update left it alone.
+    pub(crate) fn state(&self) -> &[bool] {
+        &self.state
     }
 }
 
@@ -196,7 +204,18 @@ impl Snapshot {
             json: into_string(out.json),
             parts: out.parts,
             entries: out.entries,
+            delta: None,
         }
+    }
+
+    /// The shadow's delta, if kept.
+    pub(crate) fn delta(&self) -> Option<&Delta> {
+        self.delta.as_ref()
+    }
+
+    /// Keep the shadow's delta with its snapshot.
+    pub(crate) fn set_delta(&mut self, delta: Delta) {
+        self.delta = Some(delta);
     }
 
     /// One section's text, to copy into a later snapshot.
@@ -455,7 +474,7 @@ mod tests {
             merge_metadata(meta, Some(state), &update, 6);
         }
         merge_request(state, &update);
-        let reuse = Reuse::Entries(untouched);
+        let reuse = Reuse::Entries(&untouched);
         let same = Reuse::Copy {
             state: previous.text(Part::Desired).unwrap(),
             metadata: previous.text(Part::DesiredMetadata).unwrap(),

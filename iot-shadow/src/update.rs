@@ -11,7 +11,7 @@ use std::ops::Range;
 
 use serde_json::{Map, Value};
 
-use crate::delta_document::delta_json;
+use crate::delta_document::{Delta, DeltaReuse, delta_of};
 use crate::document::StoredShadow;
 use crate::entry::{ShadowEntry, ShadowSlot};
 use crate::error::ShadowError;
@@ -280,91 +280,141 @@ fn apply<'a>(
 ) -> Result<(Snapshot, Written), ShadowError> {
     let desired = cx.request.desired();
     let reported = cx.request.reported();
-    // What the new snapshot can copy from the previous one, noted before anything changes.
-    let reuse = |section: Section<'a>,
-                 parts: (Part, Part),
-                 state: Option<&Map<String, Value>>,
-                 meta: Option<&Metadata>| {
-        let Some(previous) = previous else {
-            return Reuse::Nothing;
-        };
-        match section {
-            Section::Absent => match (previous.text(parts.0), previous.text(parts.1)) {
-                (Some(state), Some(metadata)) => Reuse::Copy { state, metadata },
-                _ => Reuse::Nothing,
-            },
-            Section::Merge(update) if update.len() <= Untouched::MAX_KEYS => {
-                Reuse::Entries(Untouched::before(update, state, meta))
-            }
-            _ => Reuse::Nothing,
+    // Which entries of each section a small update leaves alone, noted before anything changes.
+    let untouched = |section: Section<'a>,
+                     state: Option<&Map<String, Value>>,
+                     meta: Option<&Metadata>| match section {
+        Section::Merge(update) if update.len() <= Untouched::MAX_KEYS && previous.is_some() => {
+            Some(Untouched::before(update, state, meta))
         }
+        _ => None,
     };
-    let mut reuse_desired = reuse(
+    let desired_untouched = untouched(
         desired,
-        (Part::Desired, Part::DesiredMetadata),
         shadow.desired.as_ref(),
         shadow.desired_metadata.as_ref(),
     );
-    let mut reuse_reported = reuse(
+    let reported_untouched = untouched(
         reported,
-        (Part::Reported, Part::ReportedMetadata),
         shadow.reported.as_ref(),
         shadow.reported_metadata.as_ref(),
     );
-    // A section the update replaced exactly reads as the request wrote it.
-    let replaced = |exact: bool, desired: bool| {
-        exact
-            .then(|| cx.accepted.texts(desired))
-            .flatten()
-            .map(|(state, metadata)| Reuse::Copy { state, metadata })
-    };
-    let exact = apply_section(
+    let desired_exact = apply_section(
         &mut shadow.desired,
         &mut shadow.desired_metadata,
         desired,
         cx.now,
     );
-    if let Some(copy) = replaced(exact, true) {
-        reuse_desired = copy;
-    }
-    let exact = apply_section(
+    let reported_exact = apply_section(
         &mut shadow.reported,
         &mut shadow.reported_metadata,
         reported,
         cx.now,
     );
-    if let Some(copy) = replaced(exact, false) {
-        reuse_reported = copy;
-    }
     shadow.version = version;
     shadow.timestamp = cx.now;
     shadow.deleted_at = None;
-    let snapshot = Snapshot::build(shadow, previous, &reuse_desired, &reuse_reported);
+    // What the new snapshot copies: an unchanged section from the previous one, a section the
+    // update replaced exactly from the request as the accepted document wrote it, the untouched
+    // entries of a section a small update changed.
+    let reuse_desired = reuse_for(
+        desired,
+        (Part::Desired, Part::DesiredMetadata),
+        desired_exact.then(|| cx.accepted.texts(true)).flatten(),
+        previous,
+        desired_untouched.as_ref(),
+    );
+    let reuse_reported = reuse_for(
+        reported,
+        (Part::Reported, Part::ReportedMetadata),
+        reported_exact.then(|| cx.accepted.texts(false)).flatten(),
+        previous,
+        reported_untouched.as_ref(),
+    );
+    let mut snapshot = Snapshot::build(shadow, previous, &reuse_desired, &reuse_reported);
     if snapshot.state_len() > cx.limits.max_state_bytes {
         return Err(ShadowError::PayloadTooLarge);
     }
-    let token = cx.request.client_token.as_deref();
-    let delta = shadow.desired.as_ref().and_then(|d| {
-        let delta = delta_json(
+    // The delta: entries of top-level keys this update did not write hold as they were.
+    let delta_reuse = previous.and_then(Snapshot::delta).and_then(|previous| {
+        Some(DeltaReuse {
+            previous,
+            kept: match desired {
+                Section::Absent => None,
+                _ => Some(desired_untouched.as_ref()?.state()),
+            },
+            written: [
+                written_keys(desired, desired_untouched.as_ref())?,
+                written_keys(reported, reported_untouched.as_ref())?,
+            ],
+        })
+    });
+    let delta = match &shadow.desired {
+        Some(d) => delta_of(
             d,
             shadow.reported.as_ref(),
             shadow.desired_metadata.as_ref(),
-        )?;
+            delta_reuse,
+        ),
+        None => Delta::default(),
+    };
+    let token = cx.request.client_token.as_deref();
+    let delta_message = (!delta.is_empty()).then(|| {
         let mut doc = ObjectWriter::new();
         doc.field("version", &shadow.version)
             .field("timestamp", &cx.now)
-            .raw("state", &delta.state)
-            .raw("metadata", &delta.metadata)
+            .raw("state", delta.state())
+            .raw("metadata", delta.metadata())
             .optional("clientToken", token);
-        Some(doc.finish_string())
+        doc.finish_string()
     });
+    snapshot.set_delta(delta);
     let documents = documents(previous, &snapshot, cx.now, token);
     let written = Written {
         version: shadow.version,
-        delta,
+        delta: delta_message,
         documents,
     };
     Ok((snapshot, written))
+}
+
+/// What a new snapshot copies of a section: all of it from the request, as the accepted document
+/// wrote it, when the update replaced it exactly (`replaced`); all of it from the previous
+/// snapshot when the update left it alone; the entries a small update did not touch; else nothing.
+fn reuse_for<'r>(
+    section: Section<'r>,
+    parts: (Part, Part),
+    replaced: Option<(PartText<'r>, PartText<'r>)>,
+    previous: Option<&'r Snapshot>,
+    untouched: Option<&'r Untouched<'r>>,
+) -> Reuse<'r> {
+    if let Some((state, metadata)) = replaced {
+        return Reuse::Copy { state, metadata };
+    }
+    match (section, previous, untouched) {
+        (Section::Absent, Some(previous), _) => {
+            match (previous.text(parts.0), previous.text(parts.1)) {
+                (Some(state), Some(metadata)) => Reuse::Copy { state, metadata },
+                _ => Reuse::Nothing,
+            }
+        }
+        (_, _, Some(untouched)) => Reuse::Entries(untouched),
+        _ => Reuse::Nothing,
+    }
+}
+
+/// The top-level keys an update wrote in a section, for reusing the delta: `Some(None)` for
+/// none, `None` when the update changed more than a few keys or cleared the section (the delta is
+/// then worked out whole).
+fn written_keys<'r>(
+    section: Section<'r>,
+    untouched: Option<&Untouched<'_>>,
+) -> Option<Option<&'r Object<'r>>> {
+    match section {
+        Section::Absent => Some(None),
+        Section::Merge(update) => untouched.map(|_| Some(update)),
+        Section::Clear => None,
+    }
 }
 
 /// The `update/documents` payload: `{"previous":…,"current":…,"timestamp":T,"clientToken":…}`,
