@@ -28,6 +28,7 @@
 //!     r#""version":1,"timestamp":1591140517}"#));
 //! ```
 
+mod accepted;
 mod delta_document;
 mod device;
 mod document;

@@ -322,5 +322,17 @@ mod tests {
                 prop_assert_eq!(Value::Object(got).to_string(), Value::Object(update).to_string());
             }
         }
+
+        /// The size bound the service relies on to change a shadow in place: a merged section
+        /// is never longer, serialized, than the old one (nothing if empty) plus the update.
+        #[test]
+        fn a_merge_is_no_longer_than_its_parts(state in object(), update in object()) {
+            let len = |map: &Map<String, Value>| Value::Object(map.clone()).to_string().len();
+            let old = if state.is_empty() { 0 } else { len(&state) };
+            let mut merged = state;
+            merge(&mut merged, &update);
+            let new = if merged.is_empty() { 0 } else { len(&merged) };
+            prop_assert!(new <= old + len(&update), "{new} > {old} + {}", len(&update));
+        }
     }
 }

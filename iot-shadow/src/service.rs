@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
+use crate::accepted::AcceptedStart;
 use crate::document::StoredShadow;
 use crate::entry::{ShadowEntry, ShadowSlot};
 use crate::error::ShadowError;
@@ -14,7 +15,7 @@ use crate::request::{Rejection, UpdateRequest, parse_token_only, parse_update};
 use crate::request_json::to_map;
 use crate::store::ShadowStore;
 use crate::topic::{Operation, ShadowKey, TopicKind, parse_topic};
-use crate::update::{AcceptedStart, UpdateContext, update_slot};
+use crate::update::{UpdateContext, update_slot};
 
 /// The service's limits, AWS's defaults from [`ShadowLimits::aws`].
 #[derive(Debug, Clone, PartialEq, Eq)]
