@@ -249,6 +249,10 @@ impl<S: ShadowStore> ShadowService<S> {
     }
 
     /// Apply an update request (the JSON payload of `.../update` or a REST POST).
+    ///
+    /// The `update/accepted` document comes back both as a `Value` and as the first message's
+    /// payload; building the `Value` (a map per metadata leaf) is most of the cost of a large
+    /// update, which [`handle_publish`](Self::handle_publish) does without.
     pub fn update(
         &mut self,
         key: &ShadowKey,

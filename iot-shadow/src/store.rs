@@ -38,6 +38,8 @@ pub trait ShadowStore {
     /// `None` if the change could not be written because the stored version moved on meanwhile
     /// (only a store that cannot lend its entries in place, as a remote one, can see that).
     ///
+    /// (`Self: Sized` keeps the trait usable as `dyn ShadowStore`, without this method.)
+    ///
     /// The default works on a copy: [`get`](Self::get), `edit`, then
     /// [`put_if_version`](Self::put_if_version) against the version read (or
     /// [`delete`](Self::delete)). A store that holds its shadows in memory should lend its own
@@ -46,7 +48,10 @@ pub trait ShadowStore {
         &mut self,
         key: &ShadowKey,
         edit: impl FnOnce(&mut ShadowSlot<'_>) -> R,
-    ) -> Result<Option<R>, Self::Error> {
+    ) -> Result<Option<R>, Self::Error>
+    where
+        Self: Sized,
+    {
         let mut entry = self.get(key)?.map(ShadowEntry::new);
         let expected = entry.as_ref().map(ShadowEntry::version);
         let mut slot = ShadowSlot::new(&mut entry);
@@ -195,6 +200,13 @@ mod tests {
         // An emptied slot deletes the key.
         assert_eq!(store.edit(&key, |slot| slot.set(None)), Ok(Some(())));
         assert_eq!(store.get(&key), Ok(None));
+    }
+
+    #[test]
+    fn the_trait_stays_usable_as_an_object() {
+        let store = MemoryShadowStore::default();
+        let shared: &dyn ShadowStore<Error = Infallible> = &store;
+        assert_eq!(shared.list_named("lamp"), Ok(Vec::new()));
     }
 
     #[test]
