@@ -2,6 +2,10 @@
 //! documents, the in-memory store) and delta computations per second, for documents of about
 //! 1 KiB and 8 KiB.
 //!
+//! `shadow_update` publishes the update as the broker does (`handle_publish`: the answers as JSON
+//! text); `shadow_update_rest` calls `update` as the REST API does, which also returns the
+//! `update/accepted` document as a `serde_json::Value` (a map per metadata leaf, so it costs more).
+//!
 //! Run: `cargo bench -p iot-shadow --bench shadow`.
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
@@ -45,18 +49,44 @@ fn bench(c: &mut Criterion) {
         }
         let label = format!("{}KiB", size / 1024);
 
+        let full = json!({"state": {"desired": desired, "reported": reported}}).to_string();
+        let small = br#"{"state":{"reported":{"sensor000":{"value":42}}}}"#;
+        let topic = "$aws/things/car-1/shadow/update";
+        let key = ShadowKey::classic("car-1");
+        let fresh = || {
+            let mut service =
+                ShadowService::with_limits(MemoryShadowStore::default(), limits.clone());
+            service.update(&key, full.as_bytes(), 0).unwrap();
+            service
+        };
+
         let mut group = c.benchmark_group("shadow_update");
         group.throughput(Throughput::Elements(1));
         // A device updating one reported field of a full document, as telemetry does.
-        let mut service = ShadowService::with_limits(MemoryShadowStore::default(), limits.clone());
-        let key = ShadowKey::classic("car-1");
-        let full = json!({"state": {"desired": desired, "reported": reported}}).to_string();
-        service.update(&key, full.as_bytes(), 0).unwrap();
-        let small = br#"{"state":{"reported":{"sensor000":{"value":42}}}}"#;
+        let mut service = fresh();
+        group.bench_function(format!("one_field_of_{label}"), |b| {
+            b.iter(|| {
+                service
+                    .handle_publish(topic, black_box(small), 1_000)
+                    .unwrap()
+            })
+        });
+        // Replacing the whole document each time.
+        group.bench_function(format!("whole_{label}"), |b| {
+            b.iter(|| {
+                service
+                    .handle_publish(topic, black_box(full.as_bytes()), 1_000)
+                    .unwrap()
+            })
+        });
+        group.finish();
+
+        let mut group = c.benchmark_group("shadow_update_rest");
+        group.throughput(Throughput::Elements(1));
+        let mut service = fresh();
         group.bench_function(format!("one_field_of_{label}"), |b| {
             b.iter(|| service.update(&key, black_box(small), 1_000).unwrap())
         });
-        // Replacing the whole document each time.
         group.bench_function(format!("whole_{label}"), |b| {
             b.iter(|| {
                 service

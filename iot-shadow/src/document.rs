@@ -2,8 +2,9 @@
 
 use serde_json::{Map, Value};
 
-use crate::json_writer::{ObjectWriter, sections};
 use crate::merge::delta;
+use crate::metadata::Metadata;
+use crate::snapshot::Snapshot;
 
 /// One shadow as the store keeps it: the state sections, their metadata, the version, and, once
 /// deleted, when (a tombstone, so a shadow re-created within 48 hours continues its versions).
@@ -14,9 +15,9 @@ pub struct StoredShadow {
     /// `state.reported`, absent when empty.
     pub reported: Option<Map<String, Value>>,
     /// `metadata.desired`, mirroring `desired`.
-    pub desired_metadata: Option<Value>,
+    pub desired_metadata: Option<Metadata>,
     /// `metadata.reported`, mirroring `reported`.
-    pub reported_metadata: Option<Value>,
+    pub reported_metadata: Option<Metadata>,
     /// The version: 1 after the first accepted update, +1 for each one after.
     pub version: u64,
     /// Epoch seconds of the last accepted update.
@@ -46,10 +47,10 @@ impl StoredShadow {
     pub(crate) fn metadata_json(&self) -> Map<String, Value> {
         let mut meta = Map::new();
         if let Some(d) = &self.desired_metadata {
-            meta.insert("desired".into(), d.clone());
+            meta.insert("desired".into(), d.to_value());
         }
         if let Some(r) = &self.reported_metadata {
-            meta.insert("reported".into(), r.clone());
+            meta.insert("reported".into(), r.to_value());
         }
         meta
     }
@@ -81,25 +82,6 @@ impl StoredShadow {
         Value::Object(doc)
     }
 
-    /// `{"state":…,"metadata":…,"version":N}`, as in `update/documents`, serialized straight from
-    /// the stored sections.
-    pub(crate) fn snapshot_json(&self) -> Vec<u8> {
-        let mut w = ObjectWriter::new();
-        w.raw(
-            "state",
-            &sections(self.desired.as_ref(), self.reported.as_ref()),
-        )
-        .raw(
-            "metadata",
-            &sections(
-                self.desired_metadata.as_ref(),
-                self.reported_metadata.as_ref(),
-            ),
-        )
-        .field("version", &self.version);
-        w.finish()
-    }
-
     /// Serialize for a durable store.
     ///
     /// ```
@@ -108,22 +90,7 @@ impl StoredShadow {
     /// assert_eq!(StoredShadow::from_json(&shadow.to_json()).unwrap(), shadow);
     /// ```
     pub fn to_json(&self) -> String {
-        let mut w = ObjectWriter::new();
-        w.raw(
-            "state",
-            &sections(self.desired.as_ref(), self.reported.as_ref()),
-        )
-        .raw(
-            "metadata",
-            &sections(
-                self.desired_metadata.as_ref(),
-                self.reported_metadata.as_ref(),
-            ),
-        )
-        .field("version", &self.version)
-        .field("timestamp", &self.timestamp)
-        .optional("deletedAt", self.deleted_at.as_ref());
-        w.finish_string()
+        Snapshot::of(self).durable_json(self)
     }
 
     /// Read what [`to_json`](Self::to_json) wrote; `None` if it is not such a document.
@@ -131,14 +98,67 @@ impl StoredShadow {
         let doc: Value = serde_json::from_str(text).ok()?;
         let state = doc.get("state")?.as_object()?;
         let meta = doc.get("metadata")?.as_object()?;
+        let metadata = |name: &str| match meta.get(name) {
+            None => Some(None),
+            Some(value) => Metadata::from_value(value).map(Some),
+        };
         Some(StoredShadow {
             desired: state.get("desired").and_then(Value::as_object).cloned(),
             reported: state.get("reported").and_then(Value::as_object).cloned(),
-            desired_metadata: meta.get("desired").cloned(),
-            reported_metadata: meta.get("reported").cloned(),
+            desired_metadata: metadata("desired")?,
+            reported_metadata: metadata("reported")?,
             version: doc.get("version")?.as_u64()?,
             timestamp: doc.get("timestamp")?.as_u64()?,
             deleted_at: doc.get("deletedAt").and_then(Value::as_u64),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn durable_json_round_trips_with_metadata() {
+        let text = concat!(
+            r#"{"state":{"desired":{"a":[1,{"b":null}]},"reported":{"c":"x"}},"#,
+            r#""metadata":{"desired":{"a":[{"timestamp":4},{"b":{"timestamp":4}}]},"#,
+            r#""reported":{"c":{"timestamp":6}}},"version":7,"timestamp":6}"#
+        );
+        let shadow = StoredShadow::from_json(text);
+        assert_eq!(
+            shadow.as_ref().map(StoredShadow::to_json).as_deref(),
+            Some(text)
+        );
+        assert_eq!(
+            shadow.and_then(|s| s.reported_metadata),
+            Some(Metadata::Object(vec![("c".into(), Metadata::Timestamp(6))]))
+        );
+    }
+
+    #[test]
+    fn metadata_that_is_not_metadata_is_refused() {
+        let text = r#"{"state":{},"metadata":{"desired":{"a":"when"}},"version":1,"timestamp":1}"#;
+        assert_eq!(StoredShadow::from_json(text), None);
+        assert_eq!(StoredShadow::from_json(r#"{"state":{}}"#), None);
+        assert_eq!(StoredShadow::from_json("[]"), None);
+    }
+
+    #[test]
+    fn get_document_shows_metadata_as_aws_does() {
+        let shadow = StoredShadow {
+            desired: json!({"on": true}).as_object().cloned(),
+            desired_metadata: Some(Metadata::written(&json!({"on": true}), 3)),
+            version: 1,
+            timestamp: 3,
+            ..StoredShadow::default()
+        };
+        assert_eq!(
+            shadow.get_document(4, None),
+            json!({"state": {"desired": {"on": true}, "delta": {"on": true}},
+                   "metadata": {"desired": {"on": {"timestamp": 3}}}, "version": 1, "timestamp": 4})
+        );
     }
 }

@@ -28,24 +28,33 @@
 //!     r#""version":1,"timestamp":1591140517}"#));
 //! ```
 
+mod accepted;
+mod delta_document;
 mod device;
 mod document;
+mod entry;
 mod error;
 mod json_writer;
 mod merge;
+mod metadata;
 mod request;
+mod request_json;
 mod service;
+mod snapshot;
 mod store;
 pub mod sync;
 mod topic;
+mod update;
 
 pub use device::{
     DEFAULT_ANSWER_TIMEOUT_MS, DEFAULT_MAX_PENDING, DeviceShadow, DeviceShadowError,
     MAX_TOKEN_PREFIX_BYTES, ShadowEvent, ShadowRequest, VersionPolicy,
 };
 pub use document::StoredShadow;
+pub use entry::{ShadowEntry, ShadowSlot};
 pub use error::ShadowError;
 pub use merge::{delta, diff, leaf_metadata, merge};
+pub use metadata::Metadata;
 pub use service::{ShadowLimits, ShadowMessage, ShadowService, UpdateOutcome};
 pub use store::{MemoryShadowStore, ShadowStore};
 pub use topic::{

@@ -2,6 +2,9 @@
 
 use serde_json::{Map, Value};
 
+use crate::metadata::Metadata;
+use crate::request_json::{Json, Object};
+
 /// Merge an update section into a state section: objects key by key, recursively; `null` deletes a
 /// key; arrays and scalars replace whole; objects left empty disappear.
 ///
@@ -36,10 +39,112 @@ pub fn merge(target: &mut Map<String, Value>, update: &Map<String, Value>) {
                     target.shift_remove(key);
                 }
             }
-            other => {
-                target.insert(key.clone(), other.clone());
+            other => match target.get_mut(key) {
+                Some(slot) => *slot = other.clone(),
+                None => {
+                    target.insert(key.clone(), other.clone());
+                }
+            },
+        }
+    }
+}
+
+/// [`merge`] of an update request's section, read straight from the request. Returns whether
+/// `target` is now exactly `update` (same keys in the same order, same values): a device that
+/// sent its whole state again, so the state's JSON is the request's.
+pub(crate) fn merge_request(target: &mut Map<String, Value>, update: &Object<'_>) -> bool {
+    // While the update names the target's keys in the target's order, walk both together and
+    // look no key up. The first key that must go ends the walk, as does the first key out of
+    // order.
+    let mut walked = 0;
+    let mut gone = None;
+    let mut exact = true;
+    for ((have_key, have), (key, value)) in target.iter_mut().zip(update) {
+        if have_key.as_str() != key.as_ref() {
+            break;
+        }
+        walked += 1;
+        match (have, value) {
+            (_, Json::Null) => {
+                gone = Some(key);
+                break;
+            }
+            (Value::Object(existing), Json::Object(fields)) => {
+                exact &= merge_request(existing, fields);
+                if existing.is_empty() {
+                    gone = Some(key);
+                    break;
+                }
+            }
+            (slot, Json::Object(fields)) => {
+                let mut fresh = Map::new();
+                exact &= merge_request(&mut fresh, fields);
+                if fresh.is_empty() {
+                    gone = Some(key);
+                    break;
+                }
+                *slot = Value::Object(fresh);
+            }
+            (slot, other) => assign(slot, other),
+        }
+    }
+    if let Some(key) = gone {
+        target.shift_remove(key.as_ref());
+        exact = false;
+    }
+    exact &= walked == update.len() && target.len() == update.len();
+    for (key, value) in update.iter().skip(walked) {
+        match value {
+            Json::Null => {
+                target.shift_remove(key.as_ref());
+            }
+            Json::Object(fields) => {
+                let emptied = match target.get_mut(key.as_ref()) {
+                    Some(Value::Object(existing)) => {
+                        merge_request(existing, fields);
+                        existing.is_empty()
+                    }
+                    _ => {
+                        let mut fresh = Map::new();
+                        merge_request(&mut fresh, fields);
+                        let empty = fresh.is_empty();
+                        target.insert(key.clone().into_owned(), Value::Object(fresh));
+                        empty
+                    }
+                };
+                if emptied {
+                    target.shift_remove(key.as_ref());
+                }
+            }
+            other => match target.get_mut(key.as_ref()) {
+                Some(slot) => assign(slot, other),
+                None => {
+                    target.insert(key.clone().into_owned(), other.to_value());
+                }
+            },
+        }
+    }
+    exact
+}
+
+/// Make `slot` the value `value` reads as, reusing its string or array where the kinds match
+/// (a device rewriting its state mostly writes the same kinds again).
+fn assign(slot: &mut Value, value: &Json<'_>) {
+    match (slot, value) {
+        (Value::String(text), Json::String(new)) => {
+            text.clear();
+            text.push_str(new);
+        }
+        (Value::Array(items), Json::Array(values)) => {
+            items.truncate(values.len());
+            for (n, v) in values.iter().enumerate() {
+                match items.get_mut(n) {
+                    Some(item) => assign(item, v),
+                    None => items.push(v.to_value()),
+                }
             }
         }
+        (slot, value) => *slot = value.to_value(),
     }
 }
 
@@ -54,65 +159,23 @@ pub fn merge(target: &mut Map<String, Value>, update: &Map<String, Value>) {
 /// );
 /// ```
 pub fn leaf_metadata(value: &Value, timestamp: u64) -> Value {
+    // Every leaf is the same `{"timestamp": T}`: build it once and copy it (no hashing per leaf).
+    let leaf = Metadata::Timestamp(timestamp).to_value();
+    leaf_metadata_from(value, &leaf)
+}
+
+fn leaf_metadata_from(value: &Value, leaf: &Value) -> Value {
     match value {
         Value::Object(fields) => Value::Object(
             fields
                 .iter()
-                .map(|(k, v)| (k.clone(), leaf_metadata(v, timestamp)))
+                .map(|(k, v)| (k.clone(), leaf_metadata_from(v, leaf)))
                 .collect(),
         ),
         Value::Array(items) => {
-            Value::Array(items.iter().map(|v| leaf_metadata(v, timestamp)).collect())
+            Value::Array(items.iter().map(|v| leaf_metadata_from(v, leaf)).collect())
         }
-        _ => {
-            let mut leaf = Map::new();
-            leaf.insert("timestamp".into(), timestamp.into());
-            Value::Object(leaf)
-        }
-    }
-}
-
-/// Apply an update section to its metadata, in place, before the state itself is merged:
-/// paths the update writes get `timestamp`, nulled paths lose their metadata, emptied objects
-/// disappear, and untouched paths keep theirs. `old_state` is the section as it was before the
-/// update: where it held an object, the metadata there mirrors it and is merged into; elsewhere
-/// the written value's metadata replaces whatever was there.
-pub(crate) fn merge_metadata(
-    meta: &mut Map<String, Value>,
-    old_state: Option<&Map<String, Value>>,
-    update: &Map<String, Value>,
-    timestamp: u64,
-) {
-    for (key, value) in update {
-        match value {
-            Value::Null => {
-                meta.shift_remove(key);
-            }
-            Value::Object(fields) => {
-                let old_child = old_state
-                    .and_then(|s| s.get(key))
-                    .and_then(Value::as_object);
-                // Merge in place (keeping the key's position, as the state merge does) where the
-                // old state was an object; otherwise the written object starts fresh metadata.
-                let reuse = old_child.is_some() && matches!(meta.get(key), Some(Value::Object(_)));
-                if !reuse {
-                    meta.insert(key.clone(), Value::Object(Map::new()));
-                }
-                let emptied = match meta.get_mut(key) {
-                    Some(Value::Object(child)) => {
-                        merge_metadata(child, old_child, fields, timestamp);
-                        child.is_empty()
-                    }
-                    _ => true,
-                };
-                if emptied {
-                    meta.shift_remove(key);
-                }
-            }
-            other => {
-                meta.insert(key.clone(), leaf_metadata(other, timestamp));
-            }
-        }
+        _ => leaf.clone(),
     }
 }
 
@@ -191,29 +254,85 @@ pub fn diff(from: &Map<String, Value>, to: &Map<String, Value>) -> Map<String, V
     out
 }
 
-/// The desired metadata of the keys in `delta`.
-pub(crate) fn delta_metadata(delta: &Map<String, Value>, desired_meta: Option<&Value>) -> Value {
-    let meta = desired_meta.and_then(Value::as_object);
-    Value::Object(
-        delta
-            .iter()
-            .map(|(k, v)| {
-                let m = meta.and_then(|m| m.get(k));
-                let sub = match v {
-                    Value::Object(fields) => delta_metadata(fields, m),
-                    _ => m.cloned().unwrap_or(Value::Null),
-                };
-                (k.clone(), sub)
-            })
-            .collect(),
-    )
-}
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
 
-/// Nesting depth counting each object and array as one level (a scalar adds none).
-pub(crate) fn depth(value: &Value) -> usize {
-    match value {
-        Value::Object(fields) => 1 + fields.values().map(depth).max().unwrap_or(0),
-        Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
-        _ => 0,
+    use super::*;
+    use crate::request_json::object_of;
+
+    fn value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            (0i64..4).prop_map(Value::from),
+            "[ab]{0,2}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(2, 10, 3, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..3).prop_map(Value::Array),
+                prop::collection::vec((prop::sample::select(vec!["x", "y", "z"]), inner), 0..3)
+                    .prop_map(|e| {
+                        Value::Object(e.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+                    }),
+            ]
+        })
+    }
+
+    fn object() -> impl Strategy<Value = Map<String, Value>> {
+        prop::collection::vec(
+            (prop::sample::select(vec!["a", "b", "c", "d"]), value()),
+            0..5,
+        )
+        .prop_map(|e| e.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+    }
+
+    proptest! {
+        /// Walking in step and looking up give the same state, key order included, whether the
+        /// update follows the state's order (as `same_order` makes it) or not.
+        #[test]
+        fn merging_a_request_is_merge(
+            state in object(),
+            update in object(),
+            order in prop::sample::select(vec!["any", "same", "whole"]),
+        ) {
+            let update: Map<String, Value> = if order == "whole" {
+                // The state sent back whole, with its values changed where the update has them.
+                state
+                    .iter()
+                    .map(|(k, v)| (k.clone(), update.get(k).filter(|u| !u.is_null()).unwrap_or(v).clone()))
+                    .collect()
+            } else if order == "same" {
+                let mut ordered: Map<String, Value> = state
+                    .keys()
+                    .filter_map(|k| update.get(k).map(|v| (k.clone(), v.clone())))
+                    .collect();
+                ordered.extend(update.clone());
+                ordered
+            } else {
+                update
+            };
+            let mut expected = state.clone();
+            merge(&mut expected, &update);
+            let mut got = state;
+            let request = object_of(&Value::Object(update.clone()));
+            let exact = merge_request(&mut got, &request);
+            prop_assert_eq!(Value::Object(got.clone()).to_string(), Value::Object(expected).to_string());
+            // Exact means the state now reads as the update, byte for byte.
+            if exact {
+                prop_assert_eq!(Value::Object(got).to_string(), Value::Object(update).to_string());
+            }
+        }
+
+        /// The size bound the service relies on to change a shadow in place: a merged section
+        /// is never longer, serialized, than the old one (nothing if empty) plus the update.
+        #[test]
+        fn a_merge_is_no_longer_than_its_parts(state in object(), update in object()) {
+            let len = |map: &Map<String, Value>| Value::Object(map.clone()).to_string().len();
+            let old = if state.is_empty() { 0 } else { len(&state) };
+            let mut merged = state;
+            merge(&mut merged, &update);
+            let new = if merged.is_empty() { 0 } else { len(&merged) };
+            prop_assert!(new <= old + len(&update), "{new} > {old} + {}", len(&update));
+        }
     }
 }

@@ -3,28 +3,48 @@
 use serde_json::{Map, Value};
 
 use crate::error::ShadowError;
-use crate::merge::depth;
+use crate::request_json::{Json, Object};
 use crate::service::ShadowLimits;
 
 /// One section (`desired` or `reported`) of an update request.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Section {
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Section<'a> {
     /// Not in the request: left as it is.
     Absent,
     /// `null`: the section is removed.
     Clear,
     /// An object merged into the section.
-    Merge(Map<String, Value>),
+    Merge(&'a Object<'a>),
 }
 
-/// A validated update request.
+/// A validated update request, borrowing from its payload.
 #[derive(Debug, Clone)]
-pub(crate) struct UpdateRequest {
-    pub(crate) state: Value,
-    pub(crate) desired: Section,
-    pub(crate) reported: Section,
+pub(crate) struct UpdateRequest<'a> {
+    /// `state`: an object holding only `desired` and `reported`, each an object or `null`.
+    pub(crate) state: Object<'a>,
     pub(crate) version: Option<u64>,
     pub(crate) client_token: Option<String>,
+}
+
+impl UpdateRequest<'_> {
+    /// `state.desired`.
+    pub(crate) fn desired(&self) -> Section<'_> {
+        self.section("desired")
+    }
+
+    /// `state.reported`.
+    pub(crate) fn reported(&self) -> Section<'_> {
+        self.section("reported")
+    }
+
+    fn section(&self, name: &str) -> Section<'_> {
+        match crate::request_json::get(&self.state, name) {
+            Some(Json::Object(fields)) => Section::Merge(fields),
+            Some(Json::Null) => Section::Clear,
+            // Validation let nothing else through.
+            _ => Section::Absent,
+        }
+    }
 }
 
 /// A request's failure, with the client token when one could be read (it is echoed in the error).
@@ -65,47 +85,52 @@ pub(crate) fn parse_token_only(
 }
 
 /// Parse and validate an update request.
-pub(crate) fn parse_update(
-    payload: &[u8],
+pub(crate) fn parse_update<'a>(
+    payload: &'a [u8],
     limits: &ShadowLimits,
-) -> Result<UpdateRequest, Rejection> {
+) -> Result<UpdateRequest<'a>, Rejection> {
     if payload.len() > limits.max_request_bytes {
         return Err((ShadowError::PayloadTooLarge, None));
     }
-    let mut fields = parse_object(payload).map_err(|e| (e, None))?;
-    let client_token = client_token(&fields, limits).map_err(|e| (e, None))?;
-    let reject = |e: ShadowError| (e, client_token.clone());
-    let version = match fields.get("version") {
-        None => None,
-        Some(v) => Some(
-            v.as_u64()
-                .ok_or_else(|| reject(ShadowError::InvalidVersion))?,
-        ),
+    let text =
+        core::str::from_utf8(payload).map_err(|_| (ShadowError::UnsupportedEncoding, None))?;
+    let Some(Json::Object(fields)) = Json::parse(text) else {
+        return Err((ShadowError::InvalidJson, None));
     };
-    let state = match fields.shift_remove("state") {
+    let field = |name: &str| crate::request_json::get(&fields, name);
+    let client_token = match field("clientToken") {
+        None => None,
+        Some(Json::String(token)) if token.len() <= limits.max_client_token_bytes => {
+            Some(token.clone().into_owned())
+        }
+        Some(_) => return Err((ShadowError::InvalidClientToken, None)),
+    };
+    let reject = |e: ShadowError| (e, client_token.clone());
+    let version = match field("version") {
+        None => None,
+        Some(Json::Number(n)) if n.as_u64().is_some() => n.as_u64(),
+        Some(_) => return Err(reject(ShadowError::InvalidVersion)),
+    };
+    let state = match fields.into_iter().find(|(k, _)| k == "state") {
         None => return Err(reject(ShadowError::MissingState)),
-        Some(state @ Value::Object(_)) => state,
+        Some((_, Json::Object(state))) => state,
         Some(_) => return Err(reject(ShadowError::StateNotObject)),
     };
-    let sections = state.as_object().cloned().unwrap_or_default();
-    if sections.keys().any(|k| k != "desired" && k != "reported") {
+    if state.iter().any(|(k, _)| k != "desired" && k != "reported") {
         return Err(reject(ShadowError::InvalidStateNode));
     }
-    if depth(&state) > limits.max_depth {
+    // `state` itself is level 1.
+    if 1 + state.iter().map(|(_, v)| v.depth()).max().unwrap_or(0) > limits.max_depth {
         return Err(reject(ShadowError::TooDeep(limits.max_depth)));
     }
-    let section = |name: &str, not_object: ShadowError| match sections.get(name) {
-        None => Ok(Section::Absent),
-        Some(Value::Null) => Ok(Section::Clear),
-        Some(Value::Object(fields)) => Ok(Section::Merge(fields.clone())),
+    let check = |name: &str, not_object: ShadowError| match crate::request_json::get(&state, name) {
+        None | Some(Json::Null | Json::Object(_)) => Ok(()),
         Some(_) => Err(reject(not_object)),
     };
-    let desired = section("desired", ShadowError::DesiredNotObject)?;
-    let reported = section("reported", ShadowError::ReportedNotObject)?;
+    check("desired", ShadowError::DesiredNotObject)?;
+    check("reported", ShadowError::ReportedNotObject)?;
     Ok(UpdateRequest {
         state,
-        desired,
-        reported,
         version,
         client_token,
     })

@@ -5,13 +5,17 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
+use crate::accepted::AcceptedStart;
 use crate::document::StoredShadow;
+use crate::entry::{ShadowEntry, ShadowSlot};
 use crate::error::ShadowError;
-use crate::json_writer::{ObjectWriter, to_json};
-use crate::merge::{delta_metadata, leaf_metadata, merge, merge_metadata};
-use crate::request::{Rejection, Section, parse_token_only, parse_update};
+use crate::json_writer::to_json;
+use crate::merge::leaf_metadata;
+use crate::request::{Rejection, UpdateRequest, parse_token_only, parse_update};
+use crate::request_json::to_map;
 use crate::store::ShadowStore;
 use crate::topic::{Operation, ShadowKey, TopicKind, parse_topic};
+use crate::update::{UpdateContext, update_slot};
 
 /// The service's limits, AWS's defaults from [`ShadowLimits::aws`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,7 +149,9 @@ impl<S: ShadowStore> ShadowService<S> {
             Operation::Get => self
                 .get(&key, payload, now_ms)
                 .map(|doc| vec![message(TopicKind::Accepted(op), to_json(&doc))]),
-            Operation::Update => self.update(&key, payload, now_ms).map(|o| o.messages),
+            Operation::Update => self
+                .apply_update(&key, payload, now_ms)
+                .map(|(_, _, messages)| messages),
             Operation::Delete => self
                 .delete(&key, payload, now_ms)
                 .map(|doc| vec![message(TopicKind::Accepted(op), to_json(&doc))]),
@@ -167,10 +173,8 @@ impl<S: ShadowStore> ShadowService<S> {
         if self.rate.len() > 10_000 {
             self.rate.retain(|_, (second, _)| *second == now);
         }
-        if !self.rate.contains_key(thing) {
-            self.rate.insert(thing.to_string(), (now, 0));
-        }
         let Some(entry) = self.rate.get_mut(thing) else {
+            self.rate.insert(thing.to_string(), (now, 1));
             return Ok(());
         };
         if entry.0 != now {
@@ -181,34 +185,6 @@ impl<S: ShadowStore> ShadowService<S> {
         }
         entry.1 += 1;
         Ok(())
-    }
-
-    /// The live shadow at `key`, and the version an update must build on (a recent tombstone's
-    /// version, so a re-created shadow continues its versions; 0 for a new shadow).
-    fn load(
-        &mut self,
-        key: &ShadowKey,
-        now: u64,
-    ) -> Result<(Option<StoredShadow>, Option<u64>), ShadowError> {
-        let stored = self.store.get(key).map_err(|_| ShadowError::Internal)?;
-        match stored {
-            Some(s) if s.is_deleted() => {
-                let expired = s
-                    .deleted_at
-                    .is_some_and(|at| now.saturating_sub(at) >= self.limits.tombstone_seconds);
-                if expired {
-                    self.store.delete(key).map_err(|_| ShadowError::Internal)?;
-                    Ok((None, None))
-                } else {
-                    Ok((None, Some(s.version)))
-                }
-            }
-            Some(s) => {
-                let version = s.version;
-                Ok((Some(s), Some(version)))
-            }
-            None => Ok((None, None)),
-        }
     }
 
     /// Read a shadow (the `get/accepted` document, also the REST GET body). `payload` is the
@@ -223,9 +199,13 @@ impl<S: ShadowStore> ShadowService<S> {
         let token = parse_token_only(payload, &self.limits)?;
         self.throttle(&key.thing, now)
             .map_err(|e| (e, token.clone()))?;
-        match self.load(key, now).map_err(|e| (e, token.clone()))? {
-            (Some(shadow), _) => Ok(shadow.get_document(now, token.as_deref())),
-            (None, _) => Err((ShadowError::not_found(key), token)),
+        let tombstone_seconds = self.limits.tombstone_seconds;
+        let found = self.store.edit(key, |slot| {
+            live(slot, now, tombstone_seconds).map(|s| s.get_document(now, token.as_deref()))
+        });
+        match found {
+            Ok(found) => found.flatten().ok_or((ShadowError::not_found(key), token)),
+            Err(_) => Err((ShadowError::Internal, token)),
         }
     }
 
@@ -241,24 +221,26 @@ impl<S: ShadowStore> ShadowService<S> {
         let token = parse_token_only(payload, &self.limits)?;
         let fail = |e: ShadowError| (e, token.clone());
         self.throttle(&key.thing, now).map_err(fail)?;
-        let (Some(shadow), _) = self.load(key, now).map_err(fail)? else {
-            return Err(fail(ShadowError::not_found(key)));
+        let tombstone_seconds = self.limits.tombstone_seconds;
+        let deleted = self.store.edit(key, |slot| {
+            let version = live(slot, now, tombstone_seconds)?.version;
+            let tombstone = StoredShadow {
+                version,
+                timestamp: now,
+                deleted_at: Some(now),
+                ..StoredShadow::default()
+            };
+            slot.set(Some(ShadowEntry::new(tombstone)));
+            Some(version)
+        });
+        let version = match deleted {
+            Ok(Some(Some(version))) => version,
+            Ok(Some(None)) => return Err(fail(ShadowError::not_found(key))),
+            Ok(None) => return Err(fail(ShadowError::VersionConflict)),
+            Err(_) => return Err(fail(ShadowError::Internal)),
         };
-        let tombstone = StoredShadow {
-            version: shadow.version,
-            timestamp: now,
-            deleted_at: Some(now),
-            ..StoredShadow::default()
-        };
-        let written = self
-            .store
-            .put_if_version(key, Some(shadow.version), tombstone)
-            .map_err(|_| fail(ShadowError::Internal))?;
-        if !written {
-            return Err(fail(ShadowError::VersionConflict));
-        }
         let mut doc = Map::new();
-        doc.insert("version".into(), shadow.version.into());
+        doc.insert("version".into(), version.into());
         doc.insert("timestamp".into(), now.into());
         if let Some(t) = &token {
             doc.insert("clientToken".into(), t.clone().into());
@@ -267,105 +249,77 @@ impl<S: ShadowStore> ShadowService<S> {
     }
 
     /// Apply an update request (the JSON payload of `.../update` or a REST POST).
+    ///
+    /// The `update/accepted` document comes back both as a `Value` and as the first message's
+    /// payload; building the `Value` (a map per metadata leaf) is most of the cost of a large
+    /// update, which [`handle_publish`](Self::handle_publish) does without.
     pub fn update(
         &mut self,
         key: &ShadowKey,
         payload: &[u8],
         now_ms: u64,
     ) -> Result<UpdateOutcome, Rejection> {
+        let (request, version, messages) = self.apply_update(key, payload, now_ms)?;
         let now = now_ms / 1000;
-        let request = parse_update(payload, &self.limits)?;
-        let token = request.client_token.clone();
-        let fail = |e: ShadowError| (e, token.clone());
-        self.throttle(&key.thing, now).map_err(fail)?;
-        let (current, stored_version) = self.load(key, now).map_err(fail)?;
-        let base_version = stored_version.unwrap_or(0);
-        if request.version.is_some_and(|v| v != base_version) {
-            return Err(fail(ShadowError::VersionConflict));
-        }
-
-        // The previous document is only needed for update/documents; take it before the sections
-        // are moved into the new shadow.
-        let previous = current.as_ref().map(StoredShadow::snapshot_json);
-        let old = current.unwrap_or_default();
-        let (desired, desired_metadata) =
-            apply_section(old.desired, old.desired_metadata, &request.desired, now);
-        let (reported, reported_metadata) =
-            apply_section(old.reported, old.reported_metadata, &request.reported, now);
-        let size = [&desired, &reported]
-            .into_iter()
-            .flatten()
-            .map(serialized_len)
-            .sum::<usize>();
-        if size > self.limits.max_state_bytes {
-            return Err(fail(ShadowError::PayloadTooLarge));
-        }
-        let new = StoredShadow {
-            desired,
-            reported,
-            desired_metadata,
-            reported_metadata,
-            version: base_version.saturating_add(1),
-            timestamp: now,
-            deleted_at: None,
-        };
-        let delta = new.delta();
-        let current_snapshot = new.snapshot_json();
-        let delta_meta =
-            (!delta.is_empty()).then(|| delta_metadata(&delta, new.desired_metadata.as_ref()));
-        let written = self
-            .store
-            .put_if_version(key, stored_version, new)
-            .map_err(|_| fail(ShadowError::Internal))?;
-        if !written {
-            return Err(fail(ShadowError::VersionConflict));
-        }
-        let version = base_version.saturating_add(1);
-
-        let with_token = |mut doc: Map<String, Value>| {
-            if let Some(t) = &token {
-                doc.insert("clientToken".into(), t.clone().into());
-            }
-            Value::Object(doc)
-        };
         // AWS's order: state, metadata, version, timestamp, clientToken.
+        let state = Value::Object(to_map(&request.state));
+        let metadata = leaf_metadata(&state, now);
         let mut accepted = Map::new();
-        let request_metadata = leaf_metadata(&request.state, now);
-        accepted.insert("state".into(), request.state);
-        accepted.insert("metadata".into(), request_metadata);
+        accepted.insert("state".into(), state);
+        accepted.insert("metadata".into(), metadata);
         accepted.insert("version".into(), version.into());
         accepted.insert("timestamp".into(), now.into());
-        let accepted = with_token(accepted);
+        if let Some(t) = request.client_token {
+            accepted.insert("clientToken".into(), t.into());
+        }
+        Ok(UpdateOutcome {
+            accepted: Value::Object(accepted),
+            messages,
+        })
+    }
 
-        let mut messages = vec![ShadowMessage {
+    /// Apply an update: the request, the new version and the messages to publish (accepted, then
+    /// delta if the delta is non-empty, then documents).
+    fn apply_update<'p>(
+        &mut self,
+        key: &ShadowKey,
+        payload: &'p [u8],
+        now_ms: u64,
+    ) -> Result<(UpdateRequest<'p>, u64, Vec<ShadowMessage>), Rejection> {
+        let now = now_ms / 1000;
+        let request = parse_update(payload, &self.limits)?;
+        let fail = |e: ShadowError| (e, request.client_token.clone());
+        self.throttle(&key.thing, now).map_err(fail)?;
+        let accepted = AcceptedStart::new(&request.state, now, payload.len());
+        let cx = UpdateContext {
+            request: &request,
+            accepted: &accepted,
+            limits: &self.limits,
+            now,
+        };
+        let written = match self.store.edit(key, |slot| update_slot(slot, cx)) {
+            Ok(Some(Ok(written))) => written,
+            Ok(Some(Err(error))) => return Err(fail(error)),
+            Ok(None) => return Err(fail(ShadowError::VersionConflict)),
+            Err(_) => return Err(fail(ShadowError::Internal)),
+        };
+        let token = request.client_token.as_deref();
+        let mut messages = Vec::with_capacity(3);
+        messages.push(ShadowMessage {
             topic: key.topic(TopicKind::Accepted(Operation::Update)),
-            payload: to_json(&accepted),
-        }];
-        if let Some(meta) = delta_meta {
-            let mut doc = ObjectWriter::new();
-            doc.field("version", &version)
-                .field("timestamp", &now)
-                .field("state", &delta)
-                .field("metadata", &meta)
-                .optional("clientToken", token.as_deref());
+            payload: accepted.finish(written.version, now, token),
+        });
+        if let Some(delta) = written.delta {
             messages.push(ShadowMessage {
                 topic: key.topic(TopicKind::Delta),
-                payload: doc.finish_string(),
+                payload: delta,
             });
         }
-        let mut documents = ObjectWriter::new();
-        if let Some(previous) = &previous {
-            documents.raw("previous", previous);
-        }
-        documents
-            .raw("current", &current_snapshot)
-            .field("timestamp", &now)
-            .optional("clientToken", token.as_deref());
         messages.push(ShadowMessage {
             topic: key.topic(TopicKind::Documents),
-            payload: documents.finish_string(),
+            payload: written.documents,
         });
-        Ok(UpdateOutcome { accepted, messages })
+        Ok((request, written.version, messages))
     }
 
     /// The names of `thing`'s named shadows.
@@ -376,47 +330,21 @@ impl<S: ShadowStore> ShadowService<S> {
     }
 }
 
-/// Apply one section of an update: the new section and its metadata (both `None` when empty).
-fn apply_section(
-    old: Option<Map<String, Value>>,
-    old_meta: Option<Value>,
-    update: &Section,
+/// The live shadow in `slot`; an expired tombstone is removed on the way (a recent one still
+/// counts as no shadow).
+fn live<'s>(
+    slot: &'s mut ShadowSlot<'_>,
     now: u64,
-) -> (Option<Map<String, Value>>, Option<Value>) {
-    match update {
-        Section::Absent => (old, old_meta),
-        Section::Clear => (None, None),
-        Section::Merge(fields) => {
-            let mut state = old.unwrap_or_default();
-            let mut meta = match old_meta {
-                Some(Value::Object(meta)) => meta,
-                _ => Map::new(),
-            };
-            merge_metadata(&mut meta, Some(&state), fields, now);
-            merge(&mut state, fields);
-            if state.is_empty() {
-                (None, None)
-            } else {
-                (Some(state), Some(Value::Object(meta)))
-            }
-        }
+    tombstone_seconds: u64,
+) -> Option<&'s StoredShadow> {
+    let expired = slot.get().map(ShadowEntry::shadow).is_some_and(|s| {
+        s.deleted_at
+            .is_some_and(|at| now.saturating_sub(at) >= tombstone_seconds)
+    });
+    if expired {
+        slot.set(None);
     }
-}
-
-/// Bytes `section` takes serialized, without building the string.
-fn serialized_len(section: &Map<String, Value>) -> usize {
-    struct Counter(usize);
-    impl std::io::Write for Counter {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0 += buf.len();
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut counter = Counter(0);
-    // Writing a JSON value to a counter cannot fail.
-    let _ = serde_json::to_writer(&mut counter, section);
-    counter.0
+    slot.get()
+        .map(ShadowEntry::shadow)
+        .filter(|s| !s.is_deleted())
 }

@@ -30,7 +30,7 @@ use bytes::Bytes;
 use iot_broker_core::codec::{QoS, Utf8Bytes};
 use iot_broker_core::message::{Message, RetainedMessage};
 use iot_broker_core::persist::{Persistence, Restored, RestoredSession, SessionRecord};
-use iot_shadow::{ShadowKey, ShadowStore, StoredShadow};
+use iot_shadow::{ShadowEntry, ShadowKey, ShadowSlot, ShadowStore, StoredShadow};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
@@ -89,7 +89,8 @@ enum Op {
 pub struct Store {
     db: Arc<Database>,
     pending: Vec<Op>,
-    shadows: BTreeMap<String, StoredShadow>,
+    /// Every shadow, with the snapshot the shadow service last wrote of it.
+    shadows: BTreeMap<String, ShadowEntry>,
 }
 
 impl std::fmt::Debug for Store {
@@ -320,7 +321,7 @@ impl Store {
                 let text =
                     std::str::from_utf8(v.value()).map_err(|_| StoreError::Corrupt("shadows"))?;
                 let shadow = StoredShadow::from_json(text).ok_or(StoreError::Corrupt("shadows"))?;
-                shadows.insert(k.value().to_owned(), shadow);
+                shadows.insert(k.value().to_owned(), ShadowEntry::new(shadow));
             }
         }
         Ok(Store {
@@ -549,7 +550,11 @@ impl ShadowStore for DurableShadows {
     type Error = Infallible;
 
     fn get(&self, key: &ShadowKey) -> Result<Option<StoredShadow>, Infallible> {
-        Ok(self.store.borrow().shadows.get(&shadow_key(key)).cloned())
+        let store = self.store.borrow();
+        Ok(store
+            .shadows
+            .get(&shadow_key(key))
+            .map(|e| e.shadow().clone()))
     }
 
     fn put_if_version(
@@ -560,15 +565,46 @@ impl ShadowStore for DurableShadows {
     ) -> Result<bool, Infallible> {
         let k = shadow_key(key);
         let mut store = self.store.borrow_mut();
-        let current = store.shadows.get(&k).map(|s| s.version);
+        let current = store.shadows.get(&k).map(ShadowEntry::version);
         if current != expected_version {
             return Ok(false);
         }
+        let entry = ShadowEntry::new(shadow);
         store
             .pending
-            .push(Op::PutShadow(k.clone(), shadow.to_json().into_bytes()));
-        store.shadows.insert(k, shadow);
+            .push(Op::PutShadow(k.clone(), entry.to_json().into_bytes()));
+        store.shadows.insert(k, entry);
         Ok(true)
+    }
+
+    /// Lends the entry in memory to the shadow service, and records a changed one (its JSON is
+    /// built from the snapshot the service left, not serialized again) in the batch.
+    fn edit<R>(
+        &mut self,
+        key: &ShadowKey,
+        edit: impl FnOnce(&mut ShadowSlot<'_>) -> R,
+    ) -> Result<Option<R>, Infallible> {
+        let mut store = self.store.borrow_mut();
+        let k = shadow_key(key);
+        let (k, mut entry) = match store.shadows.remove_entry(&k) {
+            Some((k, e)) => (k, Some(e)),
+            None => (k, None),
+        };
+        let mut slot = ShadowSlot::new(&mut entry);
+        let result = edit(&mut slot);
+        let changed = slot.is_changed();
+        match entry {
+            Some(entry) => {
+                if changed {
+                    let json = entry.to_json().into_bytes();
+                    store.pending.push(Op::PutShadow(k.clone(), json));
+                }
+                store.shadows.insert(k, entry);
+            }
+            None if changed => store.pending.push(Op::DeleteShadow(k)),
+            None => {}
+        }
+        Ok(Some(result))
     }
 
     fn delete(&mut self, key: &ShadowKey) -> Result<(), Infallible> {
@@ -587,11 +623,85 @@ impl ShadowStore for DurableShadows {
             .shadows
             .range(prefix.clone()..)
             .take_while(|(k, _)| k.starts_with(&prefix))
+            // Live shadows only, as the trait says (a tombstone is not a shadow to list).
+            .filter(|(_, e)| !e.shadow().is_deleted())
             .filter_map(|(k, _)| {
                 k.get(prefix.len()..)
                     .filter(|n| !n.is_empty())
                     .map(str::to_owned)
             })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use iot_shadow::ShadowService;
+
+    use super::*;
+
+    /// A store file removed when the test ends.
+    struct TempStore(std::path::PathBuf);
+
+    impl TempStore {
+        fn new(name: &str) -> TempStore {
+            let path = std::env::temp_dir().join(format!(
+                "iot-examples-shadows-{name}-{}.redb",
+                std::process::id()
+            ));
+            let _ = std::fs::remove_file(&path);
+            TempStore(path)
+        }
+    }
+
+    impl Drop for TempStore {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    #[test]
+    fn shadows_updated_in_place_survive_a_reopen() {
+        let file = TempStore::new("reopen");
+        let lamp = ShadowKey::classic("lamp");
+        let color = ShadowKey::named("lamp", "color");
+        let (lamp_before, color_before) = {
+            let store = Store::open(&file.0).expect("open").shared();
+            let mut shadows = ShadowService::new(DurableShadows::new(store.clone()));
+            for (n, update) in [
+                r#"{"state":{"desired":{"on":true,"level":3}}}"#,
+                r#"{"state":{"reported":{"on":false}}}"#,
+                r#"{"state":{"reported":{"on":true,"level":3},"desired":{"level":null}}}"#,
+            ]
+            .iter()
+            .enumerate()
+            {
+                let now = 1_000_000 + 1_000 * n as u64;
+                assert!(shadows.update(&lamp, update.as_bytes(), now).is_ok());
+            }
+            // A refused update writes nothing.
+            let pending = store.borrow().pending.len();
+            let stale = r#"{"state":{"reported":{"x":1}},"version":1}"#;
+            assert!(shadows.update(&lamp, stale.as_bytes(), 1_010_000).is_err());
+            assert_eq!(store.borrow().pending.len(), pending);
+            // A read writes nothing either.
+            assert!(shadows.get(&lamp, b"", 1_010_000).is_ok());
+            assert_eq!(store.borrow().pending.len(), pending);
+            let named = r#"{"state":{"desired":{"rgb":[1,2,3]}}}"#;
+            assert!(shadows.update(&color, named.as_bytes(), 1_020_000).is_ok());
+            assert!(shadows.delete(&color, b"", 1_030_000).is_ok());
+            store.borrow_mut().commit().expect("commit");
+            let shadows = DurableShadows::new(store);
+            (shadows.get(&lamp), shadows.get(&color))
+        };
+        let store = Store::open(&file.0).expect("reopen").shared();
+        let shadows = DurableShadows::new(store);
+        assert_eq!(shadows.get(&lamp), lamp_before);
+        assert_eq!(shadows.get(&color), color_before);
+        let lamp = lamp_before.ok().flatten().expect("lamp");
+        assert_eq!(lamp.version, 3);
+        let color = color_before.ok().flatten().expect("tombstone");
+        assert_eq!((color.version, color.is_deleted()), (1, true));
+        assert_eq!(shadows.list_named("lamp"), Ok(Vec::new()));
     }
 }
