@@ -52,7 +52,7 @@ impl Default for DashboardConfig {
 }
 
 /// Default `[limits] output_budget_bytes`: what each connection may have waiting to be written.
-pub const DEFAULT_OUTPUT_BUDGET: usize = 1 << 20;
+pub const DEFAULT_OUTPUT_BUDGET: usize = 256 * 1024;
 
 /// Default `[listeners] backlog`: connections waiting for `accept` per listener, enough for a burst
 /// of thousands of connects without SYN drops.

@@ -304,12 +304,7 @@ mod tests {
     fn an_idle_connection_task_is_small() {
         let (stream, _peer) = tokio::io::duplex(64);
         let (tx, _events) = super::super::channel::<()>(1 << 20);
-        let future = serve(
-            stream,
-            TransportInfo::default(),
-            tx,
-            Limits::default(),
-        );
+        let future = serve(stream, TransportInfo::default(), tx, Limits::default());
         let size = size_of_val(&future);
         eprintln!("serve future: {size} bytes");
         assert!(size <= 2048, "the connection's future is {size} bytes");
