@@ -26,7 +26,11 @@ fn start_broker(scratch: &Scratch) -> BrokerProcess {
 }
 
 fn options(broker: &BrokerProcess, scenario: Scenario, json: &std::path::Path) -> BenchOptions {
-    let mut options = BenchOptions::new(scenario, "127.0.0.1", ready_port(&broker.ready, "plain_mqtt"));
+    let mut options = BenchOptions::new(
+        scenario,
+        "127.0.0.1",
+        ready_port(&broker.ready, "plain_mqtt"),
+    );
     options.broker_pid = Some(broker.child.id());
     options.json = Some(json.to_owned());
     options.label = "ours".into();
@@ -46,14 +50,28 @@ async fn a_qos1_pairs_run_loses_duplicates_and_reorders_nothing() {
     let report = iot_examples::bench::run(&options).await.unwrap();
 
     assert_eq!(report.connections.connected, 8, "{:?}", report.connections);
-    assert!(report.connections.errors.is_empty(), "{:?}", report.connections);
+    assert!(
+        report.connections.errors.is_empty(),
+        "{:?}",
+        report.connections
+    );
     let messages = report.messages.unwrap();
     assert!(messages.sent > 0 && messages.received > 0, "{messages:?}");
-    assert_eq!((messages.lost, messages.duplicated, messages.reordered, messages.foreign), (0, 0, 0, 0), "{messages:?}");
+    assert_eq!(
+        (
+            messages.lost,
+            messages.duplicated,
+            messages.reordered,
+            messages.foreign
+        ),
+        (0, 0, 0, 0),
+        "{messages:?}"
+    );
     assert_eq!(messages.received, messages.acked, "{messages:?}");
     assert!(report.latency.count > 0);
 
-    let written: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(written["scenario"], "pairs");
     assert_eq!(written["messages"]["lost"], 0);
     assert!(written["broker"]["rss_peak_bytes"].as_u64().unwrap() > 0);
@@ -68,9 +86,15 @@ async fn a_connect_burst_of_50_all_connect() {
     options.clients = 50;
     let report = iot_examples::bench::run(&options).await.unwrap();
 
-    assert_eq!(report.burst.unwrap().connected, 50, "{:?}", report.connections);
+    assert_eq!(
+        report.burst.unwrap().connected,
+        50,
+        "{:?}",
+        report.connections
+    );
     assert_eq!(report.latency.count, 50);
-    let written: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(written["scenario"], "connect-burst");
     assert_eq!(written["burst"]["connected"], 50);
 }
@@ -78,7 +102,11 @@ async fn a_connect_burst_of_50_all_connect() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_port_is_reported_not_waited_on() {
     // Bind and drop: nothing listens there now.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let mut options = BenchOptions::new(Scenario::Pairs, "127.0.0.1", port);
     options.clients = 2;
     let report = iot_examples::bench::run(&options).await.unwrap();

@@ -77,10 +77,12 @@ impl Connection {
             let id = u16::try_from(index + 1).unwrap_or(u16::MAX);
             let packet_id = PacketId::new(id).ok_or(BenchError::Timeout("a packet id"))?;
             let list = SubscribeFilters::from_list(chunk)?;
-            self.queue(&mqtt_codec::Packet::<&str, bytes::Bytes>::Subscribe(Subscribe {
-                packet_id,
-                filters: list,
-            }))?;
+            self.queue(&mqtt_codec::Packet::<&str, bytes::Bytes>::Subscribe(
+                Subscribe {
+                    packet_id,
+                    filters: list,
+                },
+            ))?;
             expected.push(packet_id);
         }
         self.flush(deadline).await?;

@@ -101,6 +101,9 @@ mod tests {
     fn kinds_are_short_names() {
         assert_eq!(BenchError::Refused(5).kind(), "refused");
         assert_eq!(BenchError::Timeout("CONNACK").kind(), "timeout");
-        assert_eq!(BenchError::Closed.to_string(), "the broker closed the connection");
+        assert_eq!(
+            BenchError::Closed.to_string(),
+            "the broker closed the connection"
+        );
     }
 }

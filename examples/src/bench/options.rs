@@ -218,7 +218,9 @@ impl BenchOptions {
             if value.is_finite() && (0.0..=86_400.0).contains(&value) {
                 Ok(Duration::from_secs_f64(value))
             } else {
-                Err(BenchError::Options(format!("{name} must be 0 to 86400 seconds")))
+                Err(BenchError::Options(format!(
+                    "{name} must be 0 to 86400 seconds"
+                )))
             }
         };
         let duration = seconds(args.duration, "--duration")?;
@@ -284,8 +286,22 @@ mod tests {
     #[test]
     fn a_full_command_line() {
         let o = parse(&[
-            "--scenario", "fanout", "--clients", "100", "--qos", "0", "--payload", "16384",
-            "--rate", "5000", "--duration", "1.5", "--warmup", "0", "--json", "out.json",
+            "--scenario",
+            "fanout",
+            "--clients",
+            "100",
+            "--qos",
+            "0",
+            "--payload",
+            "16384",
+            "--rate",
+            "5000",
+            "--duration",
+            "1.5",
+            "--warmup",
+            "0",
+            "--json",
+            "out.json",
         ]);
         let o = o.ok();
         assert!(o.as_ref().is_some_and(|o| o.scenario == Scenario::Fanout
@@ -318,6 +334,9 @@ mod tests {
     #[test]
     fn tls_names_the_host_unless_told() {
         let o = parse(&["--tls", "--ca", "ca.pem", "--host", "localhost"]).ok();
-        assert_eq!(o.and_then(|o| o.tls).map(|t| t.server_name), Some("localhost".into()));
+        assert_eq!(
+            o.and_then(|o| o.tls).map(|t| t.server_name),
+            Some("localhost".into())
+        );
     }
 }

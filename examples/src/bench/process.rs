@@ -180,12 +180,27 @@ mod tests {
     fn usage_takes_the_peak_and_the_window() {
         let hz = ticks_per_second();
         let samples = [
-            ProcessSample { at_us: 0, rss_bytes: 10, cpu_ticks: 0 },
-            ProcessSample { at_us: 1_000_000, rss_bytes: 30, cpu_ticks: 0 },
-            ProcessSample { at_us: 2_000_000, rss_bytes: 20, cpu_ticks: hz },
+            ProcessSample {
+                at_us: 0,
+                rss_bytes: 10,
+                cpu_ticks: 0,
+            },
+            ProcessSample {
+                at_us: 1_000_000,
+                rss_bytes: 30,
+                cpu_ticks: 0,
+            },
+            ProcessSample {
+                at_us: 2_000_000,
+                rss_bytes: 20,
+                cpu_ticks: hz,
+            },
         ];
         let u = usage(9, &samples, 1_000_000, 2_000_000);
-        assert_eq!((u.rss_start_bytes, u.rss_peak_bytes, u.rss_end_bytes), (10, 30, 20));
+        assert_eq!(
+            (u.rss_start_bytes, u.rss_peak_bytes, u.rss_end_bytes),
+            (10, 30, 20)
+        );
         assert!((u.cpu_percent - 100.0).abs() < 1e-6);
         assert_eq!(usage(9, &[], 0, 1).samples, 0);
     }
@@ -194,9 +209,19 @@ mod tests {
     fn the_sample_list_is_bounded() {
         let mut samples = Vec::new();
         for i in 0..MAX_SAMPLES as u64 + 10 {
-            push_bounded(&mut samples, ProcessSample { at_us: i, rss_bytes: i, cpu_ticks: i });
+            push_bounded(
+                &mut samples,
+                ProcessSample {
+                    at_us: i,
+                    rss_bytes: i,
+                    cpu_ticks: i,
+                },
+            );
         }
         assert_eq!(samples.len(), MAX_SAMPLES);
-        assert_eq!(samples.last().map(|s| s.rss_bytes), Some(MAX_SAMPLES as u64 + 9));
+        assert_eq!(
+            samples.last().map(|s| s.rss_bytes),
+            Some(MAX_SAMPLES as u64 + 9)
+        );
     }
 }

@@ -73,7 +73,12 @@ mod tests {
 
     #[tokio::test]
     async fn a_hidden_bar_starts_and_finishes() {
-        let p = Progress::start(false, "x", Duration::from_secs(1), Arc::new(AtomicU64::new(0)));
+        let p = Progress::start(
+            false,
+            "x",
+            Duration::from_secs(1),
+            Arc::new(AtomicU64::new(0)),
+        );
         assert!(p.task.is_none());
         p.finish();
     }

@@ -223,7 +223,14 @@ impl Report {
             let _ = writeln!(
                 out,
                 "  sent {} ({:.0}/s), received {} ({:.0}/s delivered), lost {}, duplicated {}, reordered {}, unacked at end {}",
-                m.sent, m.sent_per_sec, m.received, m.delivered_per_sec, m.lost, m.duplicated, m.reordered, m.unacked_at_end
+                m.sent,
+                m.sent_per_sec,
+                m.received,
+                m.delivered_per_sec,
+                m.lost,
+                m.duplicated,
+                m.reordered,
+                m.unacked_at_end
             );
         }
         if let Some(i) = &self.idle {
@@ -303,7 +310,9 @@ mod tests {
             shadow: None,
         };
         let json = serde_json::to_value(&report).ok();
-        assert!(json.as_ref().is_some_and(|j| j["scenario"] == "idle" && j.get("messages").is_none() && j["idle"]["held"] == 0));
+        assert!(json.as_ref().is_some_and(|j| j["scenario"] == "idle"
+            && j.get("messages").is_none()
+            && j["idle"]["held"] == 0));
         assert!(report.summary().contains("idle"));
     }
 }

@@ -82,12 +82,23 @@ mod tests {
         assert_eq!(Stamp::read(&[0u8; 64]), None);
         assert_eq!(Stamp::read(b""), None);
         let mut short = [0u8; 10];
-        assert!(!Stamp { publisher: 0, sequence: 0, sent_us: 0 }.write(&mut short));
+        assert!(
+            !Stamp {
+                publisher: 0,
+                sequence: 0,
+                sent_us: 0
+            }
+            .write(&mut short)
+        );
     }
 
     #[test]
     fn a_short_length_still_holds_the_stamp() {
-        let stamp = Stamp { publisher: 1, sequence: 2, sent_us: 3 };
+        let stamp = Stamp {
+            publisher: 1,
+            sequence: 2,
+            sent_us: 3,
+        };
         assert_eq!(stamp.payload(0).len(), STAMP_LEN);
     }
 

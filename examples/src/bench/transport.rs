@@ -67,13 +67,14 @@ impl Stream {
             return Ok(Stream::Tcp(tcp));
         };
         let connector = tokio_rustls::TlsConnector::from(tls.config.clone());
-        let stream = tokio::time::timeout_at(deadline, connector.connect(tls.server_name.clone(), tcp))
-            .await
-            .map_err(|_| BenchError::Timeout("TLS handshake"))?
-            .map_err(|error| BenchError::Tls {
-                endpoint: address,
-                error,
-            })?;
+        let stream =
+            tokio::time::timeout_at(deadline, connector.connect(tls.server_name.clone(), tcp))
+                .await
+                .map_err(|_| BenchError::Timeout("TLS handshake"))?
+                .map_err(|error| BenchError::Tls {
+                    endpoint: address,
+                    error,
+                })?;
         Ok(Stream::Tls(Box::new(stream)))
     }
 
@@ -154,9 +155,16 @@ mod tests {
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
             .unwrap_or(1);
-        let target = Target { host: "127.0.0.1".into(), port, tls: None };
+        let target = Target {
+            host: "127.0.0.1".into(),
+            port,
+            tls: None,
+        };
         let deadline = Instant::now() + std::time::Duration::from_secs(5);
         let result = Stream::open(&target, deadline).await;
-        assert!(matches!(result, Err(BenchError::Connect { .. })), "{result:?}");
+        assert!(
+            matches!(result, Err(BenchError::Connect { .. })),
+            "{result:?}"
+        );
     }
 }

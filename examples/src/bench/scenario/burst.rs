@@ -42,17 +42,24 @@ pub async fn run(options: &BenchOptions, target: &Target, tag: &str) -> Scenario
     let first = Instant::now();
     let mut last = first;
     let mut latencies = Latencies::new();
-    let mut failures = Failures { attempted: n as u64, ..Failures::default() };
+    let mut failures = Failures {
+        attempted: n as u64,
+        ..Failures::default()
+    };
     let mut open = Vec::with_capacity(n);
     while let Some(joined) = tasks.join_next().await {
         match joined {
             Ok((started, done, Ok(connection))) => {
-                latencies.record(u64::try_from(done.duration_since(started).as_micros()).unwrap_or(u64::MAX));
+                latencies.record(
+                    u64::try_from(done.duration_since(started).as_micros()).unwrap_or(u64::MAX),
+                );
                 last = last.max(done);
                 open.push(connection);
             }
             Ok((_, _, Err(error))) => failures.record(&error),
-            Err(error) => failures.record(&super::super::error::BenchError::Task(error.to_string())),
+            Err(error) => {
+                failures.record(&super::super::error::BenchError::Task(error.to_string()))
+            }
         }
     }
     let to_us = unix_us();
@@ -72,7 +79,11 @@ pub async fn run(options: &BenchOptions, target: &Target, tag: &str) -> Scenario
             requested: n as u64,
             connected,
             seconds,
-            connects_per_sec: if seconds > 0.0 { connected as f64 / seconds } else { 0.0 },
+            connects_per_sec: if seconds > 0.0 {
+                connected as f64 / seconds
+            } else {
+                0.0
+            },
         }),
         window_us: (from_us, to_us),
         ..ScenarioOutcome::default()

@@ -23,7 +23,9 @@ use super::super::report::{Failures, MessageCounts};
 use super::super::sequence::SequenceTracker;
 use super::super::stamp::{STAMP_LEN, Stamp};
 use super::super::transport::Target;
-use super::{PublisherPlan, ScenarioOutcome, SubscriberPlan, Topology, connect_many, setup_deadline};
+use super::{
+    PublisherPlan, ScenarioOutcome, SubscriberPlan, Topology, connect_many, setup_deadline,
+};
 
 /// A subscriber whose publishers are done stops after this long without a message.
 pub const QUIET: Duration = Duration::from_secs(2);
@@ -123,10 +125,23 @@ pub struct SubscriberOutcome {
 }
 
 /// Runs a pairs, fan-out or fan-in scenario.
-pub async fn run(options: &BenchOptions, target: &Target, topology: Topology, tag: &str) -> ScenarioOutcome {
+pub async fn run(
+    options: &BenchOptions,
+    target: &Target,
+    topology: Topology,
+    tag: &str,
+) -> ScenarioOutcome {
     let mut failures = Failures::default();
-    let sub_ids = topology.subscribers.iter().map(|s| format!("bench-{tag}-s{}", s.id)).collect();
-    let pub_ids = topology.publishers.iter().map(|p| format!("bench-{tag}-p{}", p.id)).collect();
+    let sub_ids = topology
+        .subscribers
+        .iter()
+        .map(|s| format!("bench-{tag}-s{}", s.id))
+        .collect();
+    let pub_ids = topology
+        .publishers
+        .iter()
+        .map(|p| format!("bench-{tag}-p{}", p.id))
+        .collect();
     let total = topology.subscribers.len() + topology.publishers.len();
     let deadline = setup_deadline(total);
     let subscribers = connect_many(target, sub_ids, options.connect_concurrency, deadline).await;
@@ -141,7 +156,9 @@ pub async fn run(options: &BenchOptions, target: &Target, topology: Topology, ta
         match connection {
             Ok(mut connection) => {
                 subscribe_tasks.spawn(async move {
-                    let result = connection.subscribe(&[(plan.filter.clone(), want)], deadline).await;
+                    let result = connection
+                        .subscribe(&[(plan.filter.clone(), want)], deadline)
+                        .await;
                     (plan, connection, result)
                 });
             }
@@ -191,9 +208,13 @@ pub async fn run(options: &BenchOptions, target: &Target, topology: Topology, ta
     let per_publisher_rate = options
         .rate
         .map(|r| r / topology.publishers.len().max(1) as f64);
-    let template: Arc<[u8]> = Stamp { publisher: 0, sequence: 0, sent_us: 0 }
-        .payload(options.payload)
-        .into();
+    let template: Arc<[u8]> = Stamp {
+        publisher: 0,
+        sequence: 0,
+        sent_us: 0,
+    }
+    .payload(options.payload)
+    .into();
 
     let mut sub_tasks = tokio::task::JoinSet::new();
     for (plan, connection) in ready_subscribers {
@@ -323,18 +344,40 @@ async fn publish_loop(
     settings: PublishSettings,
     template: Arc<[u8]>,
 ) -> PublisherOutcome {
-    let mut outcome = PublisherOutcome { id: plan.id, ..PublisherOutcome::default() };
+    let mut outcome = PublisherOutcome {
+        id: plan.id,
+        ..PublisherOutcome::default()
+    };
     let mut in_flight: HashMap<u16, u64> = HashMap::new();
-    let result = publish(&mut connection, &plan, window, settings, &template, &mut in_flight, &mut outcome).await;
+    let result = publish(
+        &mut connection,
+        &plan,
+        window,
+        settings,
+        &template,
+        &mut in_flight,
+        &mut outcome,
+    )
+    .await;
     if let Err(error) = result {
         outcome.error = Some(error);
     } else {
         // Wait for the last PUBACKs.
         let deadline = window.instant(window.stop_us) + DRAIN;
-        if let Err(error) = collect_acks(&mut connection, &mut in_flight, &mut outcome, deadline, true).await {
+        if let Err(error) = collect_acks(
+            &mut connection,
+            &mut in_flight,
+            &mut outcome,
+            deadline,
+            true,
+        )
+        .await
+        {
             outcome.error = Some(error);
         }
-        connection.disconnect(Instant::now() + Duration::from_secs(1)).await;
+        connection
+            .disconnect(Instant::now() + Duration::from_secs(1))
+            .await;
     }
     let mut unacked: Vec<u64> = in_flight.into_values().collect();
     unacked.sort_unstable();
@@ -363,14 +406,22 @@ async fn publish(
         }
         let room = match settings.qos {
             QoS::AtMostOnce => BATCH,
-            _ => settings.inflight.saturating_sub(in_flight.len() as u64).min(BATCH),
+            _ => settings
+                .inflight
+                .saturating_sub(in_flight.len() as u64)
+                .min(BATCH),
         };
         let due = schedule.map_or(u64::MAX, |s| s.due(now).saturating_sub(outcome.sent));
         let n = room.min(due);
         for _ in 0..n {
             let sequence = outcome.sent;
             let sent_us = schedule.map_or(now, |s| s.time_of(sequence));
-            Stamp { publisher: plan.id, sequence, sent_us }.write(&mut stamp);
+            Stamp {
+                publisher: plan.id,
+                sequence,
+                sent_us,
+            }
+            .write(&mut stamp);
             let qos_pid = match settings.qos {
                 QoS::AtMostOnce => QosPid::AtMostOnce,
                 _ => {
@@ -392,8 +443,14 @@ async fn publish(
             continue;
         }
         // Blocked by the window or the schedule: wait for acks until the next message is due.
-        let next_due_us = schedule.map_or(window.stop_us, |s| s.time_of(outcome.sent).min(window.stop_us));
-        let wake = if room == 0 { window.stop_us } else { next_due_us };
+        let next_due_us = schedule.map_or(window.stop_us, |s| {
+            s.time_of(outcome.sent).min(window.stop_us)
+        });
+        let wake = if room == 0 {
+            window.stop_us
+        } else {
+            next_due_us
+        };
         if settings.qos == QoS::AtMostOnce || (room > 0 && in_flight.is_empty()) {
             // Nothing to read for: sleep until due (still draining anything the broker sends).
             let _ = connection.fill(window.instant(wake)).await?;
@@ -446,7 +503,11 @@ async fn wait_acks(
     }
 }
 
-fn take_ack(packet: SharedPacket, in_flight: &mut HashMap<u16, u64>, outcome: &mut PublisherOutcome) {
+fn take_ack(
+    packet: SharedPacket,
+    in_flight: &mut HashMap<u16, u64>,
+    outcome: &mut PublisherOutcome,
+) {
     if let SharedPacket::PubAck(ack) = packet
         && in_flight.remove(&ack.packet_id.get()).is_some()
     {
@@ -462,13 +523,28 @@ async fn subscribe_loop(
     received: Arc<AtomicU64>,
 ) -> SubscriberOutcome {
     let mut outcome = SubscriberOutcome {
-        trackers: plan.feeds.iter().map(|&p| (p, SequenceTracker::default())).collect(),
+        trackers: plan
+            .feeds
+            .iter()
+            .map(|&p| (p, SequenceTracker::default()))
+            .collect(),
         ..SubscriberOutcome::default()
     };
-    if let Err(error) = subscribe(&mut connection, &plan, window, &finished, &received, &mut outcome).await {
+    if let Err(error) = subscribe(
+        &mut connection,
+        &plan,
+        window,
+        &finished,
+        &received,
+        &mut outcome,
+    )
+    .await
+    {
         outcome.error = Some(error);
     } else {
-        connection.disconnect(Instant::now() + Duration::from_secs(1)).await;
+        connection
+            .disconnect(Instant::now() + Duration::from_secs(1))
+            .await;
     }
     outcome
 }
@@ -503,7 +579,10 @@ async fn subscribe(
                 return Ok(());
             }
         }
-        if !connection.fill((now + CHECK_EVERY).min(hard_deadline)).await? {
+        if !connection
+            .fill((now + CHECK_EVERY).min(hard_deadline))
+            .await?
+        {
             continue;
         }
         let arrival_us = unix_us();
@@ -522,7 +601,9 @@ async fn subscribe(
                 Some((stamp, tracker)) => {
                     tracker.observe(stamp.sequence);
                     if window.contains(stamp.sent_us) {
-                        outcome.latencies.record(arrival_us.saturating_sub(stamp.sent_us));
+                        outcome
+                            .latencies
+                            .record(arrival_us.saturating_sub(stamp.sent_us));
                     }
                     if window.contains(arrival_us) {
                         outcome.received_in_window += 1;
@@ -541,7 +622,11 @@ mod tests {
     use super::*;
 
     fn window() -> Window {
-        Window { start_us: 0, measure_from_us: 1_000_000, stop_us: 3_000_000 }
+        Window {
+            start_us: 0,
+            measure_from_us: 1_000_000,
+            stop_us: 3_000_000,
+        }
     }
 
     #[test]
@@ -555,7 +640,17 @@ mod tests {
     #[test]
     fn tally_counts_losses_only_of_acknowledged_messages() {
         let mut publishers = HashMap::new();
-        publishers.insert(0, PublisherOutcome { id: 0, sent: 10, sent_in_window: 10, acked: 9, unacked: vec![9], error: None });
+        publishers.insert(
+            0,
+            PublisherOutcome {
+                id: 0,
+                sent: 10,
+                sent_in_window: 10,
+                acked: 9,
+                unacked: vec![9],
+                error: None,
+            },
+        );
         let mut tracker = SequenceTracker::default();
         // 0..8 arrive, 5 twice; 8 never came (acknowledged: lost); 9 never came (unacknowledged).
         for s in [0, 1, 2, 3, 4, 5, 5, 6, 7] {
@@ -567,8 +662,14 @@ mod tests {
             ..SubscriberOutcome::default()
         };
         let (m, _) = tally(1, &window(), &publishers, vec![subscriber]);
-        assert_eq!((m.sent, m.acked, m.unacked_at_end, m.received), (10, 9, 1, 8));
-        assert_eq!((m.lost, m.duplicated, m.reordered, m.expected), (1, 1, 0, 9));
+        assert_eq!(
+            (m.sent, m.acked, m.unacked_at_end, m.received),
+            (10, 9, 1, 8)
+        );
+        assert_eq!(
+            (m.lost, m.duplicated, m.reordered, m.expected),
+            (1, 1, 0, 9)
+        );
         assert!((m.delivered_per_sec - 4.5).abs() < 1e-9);
     }
 

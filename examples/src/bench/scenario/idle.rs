@@ -30,7 +30,9 @@ pub async fn run(options: &BenchOptions, target: &Target, tag: &str) -> Scenario
             .map_or(0, |s| s.rss_bytes)
     };
     let rss_before = rss();
-    let ids = (0..options.clients).map(|i| format!("bench-{tag}-idle{i}")).collect();
+    let ids = (0..options.clients)
+        .map(|i| format!("bench-{tag}-idle{i}"))
+        .collect();
     let results = connect_many(
         target,
         ids,
@@ -38,7 +40,10 @@ pub async fn run(options: &BenchOptions, target: &Target, tag: &str) -> Scenario
         setup_deadline(options.clients),
     )
     .await;
-    let mut failures = Failures { attempted: options.clients as u64, ..Failures::default() };
+    let mut failures = Failures {
+        attempted: options.clients as u64,
+        ..Failures::default()
+    };
     let mut connections = Vec::with_capacity(results.len());
     for result in results {
         match result {

@@ -132,12 +132,18 @@ pub fn topology(scenario: Scenario, n: usize, tag: &str) -> Option<Topology> {
 
 /// A tag for client ids and topics that differs between runs (process id and time).
 pub fn run_tag(now_us: u64) -> String {
-    format!("{:x}{:x}", std::process::id() & 0xffff, (now_us / 1000) & 0xff_ffff)
+    format!(
+        "{:x}{:x}",
+        std::process::id() & 0xffff,
+        (now_us / 1000) & 0xff_ffff
+    )
 }
 
 /// How long setting up `n` connections may take in all.
 pub fn setup_deadline(n: usize) -> Instant {
-    Instant::now() + Duration::from_secs(30) + Duration::from_millis(u64::try_from(n).unwrap_or(0) * 5)
+    Instant::now()
+        + Duration::from_secs(30)
+        + Duration::from_millis(u64::try_from(n).unwrap_or(0) * 5)
 }
 
 /// Connects every client id (at most `concurrency` under way at once), before `deadline`.
@@ -160,7 +166,8 @@ pub async fn connect_many(
             (index, result)
         });
     }
-    let mut results: Vec<Option<Result<Connection, BenchError>>> = (0..count).map(|_| None).collect();
+    let mut results: Vec<Option<Result<Connection, BenchError>>> =
+        (0..count).map(|_| None).collect();
     while let Some(joined) = tasks.join_next().await {
         match joined {
             Ok((index, result)) => {
@@ -184,10 +191,17 @@ mod tests {
     #[test]
     fn pairs_and_fanout_shapes() {
         let pairs = topology(Scenario::Pairs, 2, "x");
-        assert!(pairs.as_ref().is_some_and(|t| t.publishers[1].topic == t.subscribers[1].filter
-            && t.subscribers[1].feeds == [1]));
+        assert!(
+            pairs
+                .as_ref()
+                .is_some_and(|t| t.publishers[1].topic == t.subscribers[1].filter
+                    && t.subscribers[1].feeds == [1])
+        );
         let out = topology(Scenario::Fanout, 100, "x");
-        assert!(out.as_ref().is_some_and(|t| t.publishers.len() == 1 && t.subscribers.len() == 100));
+        assert!(
+            out.as_ref()
+                .is_some_and(|t| t.publishers.len() == 1 && t.subscribers.len() == 100)
+        );
         assert_eq!(topology(Scenario::Idle, 5, "x"), None);
     }
 
@@ -197,8 +211,14 @@ mod tests {
         for scenario in [Scenario::Pairs, Scenario::Fanout, Scenario::Fanin] {
             let t = topology(scenario, 100_000, &tag);
             let limits = mqtt_codec::Limits::aws_iot();
-            assert!(t.is_some_and(|t| t.publishers.iter().all(|p| mqtt_codec::validate_topic_name(&p.topic, &limits).is_ok())
-                && t.subscribers.iter().all(|s| mqtt_codec::validate_topic_filter(&s.filter, &limits).is_ok())));
+            assert!(t.is_some_and(|t| {
+                t.publishers
+                    .iter()
+                    .all(|p| mqtt_codec::validate_topic_name(&p.topic, &limits).is_ok())
+                    && t.subscribers
+                        .iter()
+                        .all(|s| mqtt_codec::validate_topic_filter(&s.filter, &limits).is_ok())
+            }));
         }
     }
 }

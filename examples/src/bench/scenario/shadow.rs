@@ -101,10 +101,15 @@ pub fn rejection_code(payload: &[u8]) -> String {
 /// Runs the shadow scenario.
 pub async fn run(options: &BenchOptions, target: &Target, tag: &str) -> ScenarioOutcome {
     let clients = options.clients.min(options.things);
-    let ids = (0..clients).map(|c| format!("bench-{tag}-shadow{c}")).collect();
+    let ids = (0..clients)
+        .map(|c| format!("bench-{tag}-shadow{c}"))
+        .collect();
     let deadline = setup_deadline(clients + options.things / 8);
     let connections = connect_many(target, ids, options.connect_concurrency, deadline).await;
-    let mut failures = Failures { attempted: clients as u64, ..Failures::default() };
+    let mut failures = Failures {
+        attempted: clients as u64,
+        ..Failures::default()
+    };
     let mut subscribed = tokio::task::JoinSet::new();
     for (c, connection) in connections.into_iter().enumerate() {
         match connection {
@@ -115,8 +120,14 @@ pub async fn run(options: &BenchOptions, target: &Target, tag: &str) -> Scenario
                         .iter()
                         .flat_map(|t| {
                             [
-                                (format!("$aws/things/{t}/shadow/update/accepted"), QoS::AtLeastOnce),
-                                (format!("$aws/things/{t}/shadow/update/rejected"), QoS::AtLeastOnce),
+                                (
+                                    format!("$aws/things/{t}/shadow/update/accepted"),
+                                    QoS::AtLeastOnce,
+                                ),
+                                (
+                                    format!("$aws/things/{t}/shadow/update/rejected"),
+                                    QoS::AtLeastOnce,
+                                ),
                             ]
                         })
                         .collect();
@@ -161,7 +172,10 @@ pub async fn run(options: &BenchOptions, target: &Target, tag: &str) -> Scenario
         let counter = accepted_counter.clone();
         tasks.spawn(client_loop(connection, things, settings, counter));
     }
-    let mut result = ShadowResult { things: things_total, ..ShadowResult::default() };
+    let mut result = ShadowResult {
+        things: things_total,
+        ..ShadowResult::default()
+    };
     let mut latencies = Latencies::new();
     let mut accepted_in_window = 0;
     while let Some(joined) = tasks.join_next().await {
@@ -223,10 +237,22 @@ async fn client_loop(
 ) -> ClientOutcome {
     let mut outcome = ClientOutcome::default();
     let mut pending: HashMap<usize, Pending> = HashMap::new();
-    let result = drive(&mut connection, &things, settings, &counter, &mut pending, &mut outcome).await;
+    let result = drive(
+        &mut connection,
+        &things,
+        settings,
+        &counter,
+        &mut pending,
+        &mut outcome,
+    )
+    .await;
     outcome.unanswered = pending.len() as u64;
     match result {
-        Ok(()) => connection.disconnect(Instant::now() + Duration::from_secs(1)).await,
+        Ok(()) => {
+            connection
+                .disconnect(Instant::now() + Duration::from_secs(1))
+                .await
+        }
         Err(error) => outcome.error = Some(error),
     }
     outcome
@@ -244,10 +270,18 @@ async fn drive(
     pending: &mut HashMap<usize, Pending>,
     outcome: &mut ClientOutcome,
 ) -> Result<(), BenchError> {
-    let index: HashMap<&str, usize> = things.iter().enumerate().map(|(i, t)| (t.as_str(), i)).collect();
-    let topics: Vec<String> = things.iter().map(|t| format!("$aws/things/{t}/shadow/update")).collect();
+    let index: HashMap<&str, usize> = things
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.as_str(), i))
+        .collect();
+    let topics: Vec<String> = things
+        .iter()
+        .map(|t| format!("$aws/things/{t}/shadow/update"))
+        .collect();
     // Things ready for their next request, earliest allowed first.
-    let mut ready: VecDeque<(usize, u64)> = (0..things.len()).map(|i| (i, settings.start_us)).collect();
+    let mut ready: VecDeque<(usize, u64)> =
+        (0..things.len()).map(|i| (i, settings.start_us)).collect();
     let mut ids = PacketIds::default();
     let mut sequence = 0u64;
     let stop = instant_of(settings.stop_us);
@@ -261,7 +295,9 @@ async fn drive(
         }
         let mut sent_any = false;
         while sending && pending.len() < settings.inflight {
-            let Some(&(thing, allowed_us)) = ready.front() else { break };
+            let Some(&(thing, allowed_us)) = ready.front() else {
+                break;
+            };
             if allowed_us > now {
                 break;
             }
@@ -270,8 +306,19 @@ async fn drive(
             let doc = update_document(settings.size, sequence, &token);
             sequence += 1;
             let topic = topics.get(thing).map_or("", String::as_str);
-            connection.queue_publish(topic, QosPid::AtLeastOnce(ids.next_id()), &[], doc.as_bytes())?;
-            pending.insert(thing, Pending { token, sent_us: now });
+            connection.queue_publish(
+                topic,
+                QosPid::AtLeastOnce(ids.next_id()),
+                &[],
+                doc.as_bytes(),
+            )?;
+            pending.insert(
+                thing,
+                Pending {
+                    token,
+                    sent_us: now,
+                },
+            );
             outcome.requests += 1;
             sent_any = true;
         }
@@ -281,26 +328,39 @@ async fn drive(
             Some(&(_, at)) if sending && pending.len() < settings.inflight => at.max(now),
             _ => now + 100_000,
         };
-        let wake = if sent_any { Instant::now() } else { instant_of(next_us).min(io_deadline) };
-        let got = if sent_any { connection.try_fill()? } else { connection.fill(wake).await? };
+        let wake = if sent_any {
+            Instant::now()
+        } else {
+            instant_of(next_us).min(io_deadline)
+        };
+        let got = if sent_any {
+            connection.try_fill()?
+        } else {
+            connection.fill(wake).await?
+        };
         if !got {
             continue;
         }
         let arrival_us = unix_us();
         while let Some(packet) = connection.next_packet()? {
-            let SharedPacket::Publish(publish) = packet else { continue };
+            let SharedPacket::Publish(publish) = packet else {
+                continue;
+            };
             if let Some(id) = publish.qos_pid.packet_id() {
                 connection.queue_puback(id)?;
             }
             let topic = publish.topic.as_str();
-            let (accepted, rest) = if let Some(rest) = topic.strip_suffix("/shadow/update/accepted") {
+            let (accepted, rest) = if let Some(rest) = topic.strip_suffix("/shadow/update/accepted")
+            {
                 (true, rest)
             } else if let Some(rest) = topic.strip_suffix("/shadow/update/rejected") {
                 (false, rest)
             } else {
                 continue;
             };
-            let thing = rest.strip_prefix("$aws/things/").and_then(|t| index.get(t).copied());
+            let thing = rest
+                .strip_prefix("$aws/things/")
+                .and_then(|t| index.get(t).copied());
             let token = client_token(&publish.payload);
             let matched = thing.and_then(|t| {
                 let p = pending.get(&t)?;
@@ -310,17 +370,25 @@ async fn drive(
                 outcome.duplicated += 1;
                 continue;
             };
-            let Some(request) = pending.remove(&thing) else { continue };
+            let Some(request) = pending.remove(&thing) else {
+                continue;
+            };
             ready.push_back((thing, request.sent_us + settings.spacing_us));
             if accepted {
                 outcome.accepted += 1;
                 counter.fetch_add(1, Ordering::Relaxed);
-                if request.sent_us >= settings.measure_from_us && request.sent_us < settings.stop_us {
+                if request.sent_us >= settings.measure_from_us && request.sent_us < settings.stop_us
+                {
                     outcome.accepted_in_window += 1;
-                    outcome.latencies.record(arrival_us.saturating_sub(request.sent_us));
+                    outcome
+                        .latencies
+                        .record(arrival_us.saturating_sub(request.sent_us));
                 }
             } else {
-                *outcome.rejected.entry(rejection_code(&publish.payload)).or_default() += 1;
+                *outcome
+                    .rejected
+                    .entry(rejection_code(&publish.payload))
+                    .or_default() += 1;
             }
         }
         connection.flush(io_deadline).await?;
