@@ -171,7 +171,7 @@ scenarios=(
 "fanin-qos1|ours mosquitto rumqttd|--scenario fanin --clients 100 --qos 1 --payload 64 --inflight 16|--duration 3 --warmup 1"
 "idle|ours mosquitto rumqttd|--scenario idle --clients 19000 --duration 10|--clients 1000 --duration 2"
 "connect-burst|ours mosquitto rumqttd|--scenario connect-burst --clients 5000|--clients 500"
-"shadow|ours|--scenario shadow --clients 16 --things 5000 --thing-rate 15 --payload 1024 --inflight 256|--things 500 --duration 3 --warmup 1"
+"shadow|ours|--scenario shadow --clients 16 --things 10000 --thing-rate 15 --payload 1024 --inflight 256|--things 500 --duration 3 --warmup 1"
 "tls-pairs-qos1|ours mosquitto|--scenario pairs --clients 8 --qos 1 --payload 64 --inflight 64 --tls|--duration 3 --warmup 1"
 )
 full_timing="--duration 20 --warmup 3"

@@ -34,6 +34,8 @@ pub const QUIET: Duration = Duration::from_secs(2);
 pub const DRAIN: Duration = Duration::from_secs(20);
 /// Most publishes queued per write.
 const BATCH: u64 = 64;
+/// Worker threads of the subscribers' own runtime.
+const SUBSCRIBER_THREADS: usize = 2;
 /// How often a waiting subscriber wakes to check whether it is done.
 const CHECK_EVERY: Duration = Duration::from_millis(100);
 
@@ -144,7 +146,25 @@ pub async fn run(
         .collect();
     let total = topology.subscribers.len() + topology.publishers.len();
     let deadline = setup_deadline(total);
-    let subscribers = connect_many(target, sub_ids, options.connect_concurrency, deadline).await;
+    // Subscribers get threads of their own, so a hundred busy publishers cannot starve the one
+    // subscriber of a fan-in (its PUBACKs would come late and the broker's window would close).
+    let sub_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(SUBSCRIBER_THREADS)
+        .thread_name("bench-subscriber")
+        .enable_all()
+        .build();
+    let sub_handle = match &sub_runtime {
+        Ok(runtime) => runtime.handle().clone(),
+        Err(_) => tokio::runtime::Handle::current(),
+    };
+    let subscribers = {
+        let target = target.clone();
+        let concurrency = options.connect_concurrency;
+        sub_handle
+            .spawn(async move { connect_many(&target, sub_ids, concurrency, deadline).await })
+            .await
+            .unwrap_or_default()
+    };
     let publishers = connect_many(target, pub_ids, options.connect_concurrency, deadline).await;
     failures.attempted = total as u64;
 
@@ -155,12 +175,15 @@ pub async fn run(
     for (plan, connection) in topology.subscribers.iter().cloned().zip(subscribers) {
         match connection {
             Ok(mut connection) => {
-                subscribe_tasks.spawn(async move {
-                    let result = connection
-                        .subscribe(&[(plan.filter.clone(), want)], deadline)
-                        .await;
-                    (plan, connection, result)
-                });
+                subscribe_tasks.spawn_on(
+                    async move {
+                        let result = connection
+                            .subscribe(&[(plan.filter.clone(), want)], deadline)
+                            .await;
+                        (plan, connection, result)
+                    },
+                    &sub_handle,
+                );
             }
             Err(error) => failures.record(&error),
         }
@@ -220,7 +243,10 @@ pub async fn run(
     for (plan, connection) in ready_subscribers {
         let finished = finished.clone();
         let received = received.clone();
-        sub_tasks.spawn(subscribe_loop(connection, plan, window, finished, received));
+        sub_tasks.spawn_on(
+            subscribe_loop(connection, plan, window, finished, received),
+            &sub_handle,
+        );
     }
     let mut pub_tasks = tokio::task::JoinSet::new();
     for (plan, connection) in ready_publishers {
@@ -269,6 +295,9 @@ pub async fn run(
         }
     }
     progress.finish();
+    if let Ok(runtime) = sub_runtime {
+        runtime.shutdown_background();
+    }
     let (messages, latencies) = tally(options.qos, &window, &pub_outcomes, sub_outcomes);
     ScenarioOutcome {
         connections: failures,
