@@ -157,7 +157,9 @@ TOML
             broker_pid=$!
             ;;
     esac
-    wait_port "$port"
+    wait_port "$port" || return 1
+    # The listen backlog each broker chose (a connect burst overflows a short one).
+    echo "$1 $(ss -ltnH "sport = :$port" 2>/dev/null | awk '{print $3}' | head -1)" >>"$work/backlogs.txt"
 }
 
 # name | brokers | bench arguments (full) | bench arguments (quick)
@@ -198,6 +200,18 @@ for entry in "${scenarios[@]}"; do
             --json "$results/$name.$broker.json" >"$results/$name.$broker.txt" 2>&1 \
             || log "$name on $broker: the bench exited with $?"
         cat "$results/$name.$broker.txt" >&2
+        if [ "$broker" = ours ]; then
+            # Our broker's own counters (drops by cause), to tell its policy from a lost message.
+            python3 - "$work/ours.out" "$results/$name.ours.metrics" <<'PY' || true
+import json, sys, urllib.request
+ready = next(l for l in open(sys.argv[1]) if l.startswith("READY "))
+address = json.loads(ready[6:])["metrics"]
+text = urllib.request.urlopen(f"http://{address}/metrics", timeout=5).read().decode()
+counters = {l.split()[0]: float(l.split()[1]) for l in text.splitlines()
+            if l.startswith(("aws_iot_dropped", "aws_iot_messages")) and len(l.split()) == 2}
+json.dump(counters, open(sys.argv[2], "w"), indent=1, sort_keys=True)
+PY
+        fi
         if ! kill -0 "$broker_pid" 2>/dev/null; then
             log "$name on $broker: THE BROKER DIED"
             echo "{\"label\":\"$broker\",\"scenario\":\"$name\",\"broker_died\":true}" >"$results/$name.$broker.died.json"
@@ -213,6 +227,7 @@ versions="$work/versions.txt"
     echo "rumqttd: $("$rumqttd" --version 2>/dev/null || echo 'not installed')"
     echo "bench: release build of examples/examples/bench.rs"
     echo "rustc: $(rustc --version)"
+    sort -u "$work/backlogs.txt" 2>/dev/null | awk '{printf "listen backlog of %s: %s\n", $1, $2}'
 } >"$versions"
 python3 examples/scripts/bench_report.py --results "$results" --versions "$versions" \
     --command "$command_line" --quick "$quick" --out "$root"

@@ -52,6 +52,8 @@ pub struct Settings {
     pub clients: usize,
     /// Things (shadow).
     pub things: usize,
+    /// Most updates per second to one thing (shadow).
+    pub thing_rate: f64,
     /// Publish QoS.
     pub qos: u8,
     /// Payload bytes.
@@ -76,6 +78,7 @@ impl Settings {
         Settings {
             clients: options.clients,
             things: options.things,
+            thing_rate: options.thing_rate,
             qos: options.qos,
             payload_bytes: options.payload,
             rate: options.rate,
