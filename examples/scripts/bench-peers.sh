@@ -52,6 +52,7 @@ if [ -n "$rumqttd_install" ]; then
 fi
 
 work="$(mktemp -d)"
+load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 results="$work/results"
 mkdir -p "$results"
 broker_pid=""
@@ -227,6 +228,7 @@ versions="$work/versions.txt"
     echo "rumqttd: $("$rumqttd" --version 2>/dev/null || echo 'not installed')"
     echo "bench: release build of examples/examples/bench.rs"
     echo "rustc: $(rustc --version)"
+    echo "load average (1, 5, 15 min) before the runs: $load_before; after: $(cut -d' ' -f1-3 /proc/loadavg)"
     sort -u "$work/backlogs.txt" 2>/dev/null | awk '{printf "listen backlog of %s: %s\n", $1, $2}'
 } >"$versions"
 python3 examples/scripts/bench_report.py --results "$results" --versions "$versions" \

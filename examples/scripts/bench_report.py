@@ -407,7 +407,11 @@ def main():
             "- QoS 1 overload policies differ: ours and Mosquitto acknowledge a publish and then drop it when a "
             "subscriber's queue (1000 beyond 100 in flight) is full, which counts as lost here; rumqttd keeps "
             "everything in its in-memory commit log (no loss, but gigabytes of RSS and seconds of latency).",
-            "- QoS 0 \"lost\" means dropped by the broker, which QoS 0 allows.",
+            "- QoS 0 \"lost\" means dropped by the broker, which QoS 0 allows, or still queued in it when the "
+            "subscribers gave up (22 s after the window); a latency of — means no message stamped inside the "
+            "window arrived by then.",
+            "- The machine may be shared with other jobs (the load average is under Versions): absolute numbers "
+            "and tail latencies move between runs; compare the ratios of one run.",
             "- Each broker's listen backlog (in Versions) bounds a connect burst: SYNs beyond it are dropped and "
             "retried by the kernel after 1 s, which dominates connect p99.",
             "- Idle memory is the broker's RSS 2 s after the last connect minus its RSS before the first, per "

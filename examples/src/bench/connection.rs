@@ -15,6 +15,18 @@ use super::transport::{Stream, Target};
 
 /// Read buffer reserved per connection at first (it grows to the largest frame).
 const READ_CHUNK: usize = 4096;
+/// The largest packet accepted from a broker: benchmark payloads are at most 16 KiB and shadow
+/// answers a few times their request, so a larger frame is refused as malformed before it is
+/// buffered (this bounds the read buffer).
+pub const MAX_INBOUND_PACKET: usize = 1 << 20;
+
+/// The decoder's limits: MQTT 3.1.1's, with packets bounded by [`MAX_INBOUND_PACKET`].
+fn inbound_limits() -> Limits {
+    let mut limits = Limits::mqtt_3_1_1();
+    limits.max_packet_size = MAX_INBOUND_PACKET;
+    limits.max_payload_size = MAX_INBOUND_PACKET;
+    limits
+}
 
 /// A connection to the broker.
 #[derive(Debug)]
@@ -39,7 +51,7 @@ impl Connection {
             stream,
             read: BytesMut::new(),
             write: BytesMut::with_capacity(64),
-            limits: Limits::mqtt_3_1_1(),
+            limits: inbound_limits(),
         };
         connection.queue(&BorrowedPacket::Connect(Connect {
             client_id,
@@ -274,6 +286,13 @@ mod tests {
         let last = (0..65_534).map(|_| ids.next_id().get()).last();
         assert_eq!(last, Some(65_535));
         assert_eq!(ids.next_id().get(), 1);
+    }
+
+    #[test]
+    fn an_oversized_frame_is_refused_from_its_header() {
+        // PUBLISH with a remaining length of 2 MiB: only the fixed header has arrived.
+        let mut read = BytesMut::from(&[0x30, 0x80, 0x80, 0x80, 0x01][..]);
+        assert!(decode_buf(&mut read, &inbound_limits()).is_err());
     }
 
     #[test]

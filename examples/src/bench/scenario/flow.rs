@@ -346,7 +346,7 @@ fn tally(
                 m.expected += p.sent;
                 m.lost += tracker.lost(p.sent, |_| true);
             } else {
-                m.expected += p.sent - p.unacked.len() as u64;
+                m.expected += p.sent.saturating_sub(p.unacked.len() as u64);
                 m.lost += tracker.lost(p.sent, |s| !p.unacked.contains(&s));
             }
         }
