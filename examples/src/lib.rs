@@ -5,7 +5,8 @@
 //! [`engine`] (the thread that owns a broker core and commits before it acknowledges), [`store`]
 //! (redb, the data directory, access keys), [`config`] and [`admin`] (the AWS-CLI-style commands
 //! and the admin socket). Programs: [`broker`], the cloud broker
-//! (`cargo run --release --example broker`). Programs import shared folders, never each other.
+//! (`cargo run --release --example broker`); [`bench`], the MQTT load generator
+//! (`cargo run --release --example bench`). Programs import shared folders, never each other.
 //!
 //! ```
 //! assert_eq!(iot_examples::DEFAULT_MQTTS_PORT, 8883);
@@ -15,6 +16,7 @@
 pub const DEFAULT_MQTTS_PORT: u16 = 8883;
 
 pub mod admin;
+pub mod bench;
 pub mod broker;
 pub mod config;
 pub mod device;
