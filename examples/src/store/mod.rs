@@ -18,6 +18,8 @@ pub mod data_dir;
 pub mod discover_response;
 pub mod greengrass;
 pub mod spool;
+#[cfg(test)]
+pub(crate) mod temp_store;
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -640,29 +642,11 @@ mod tests {
 
     use super::*;
 
-    /// A store file removed when the test ends.
-    struct TempStore(std::path::PathBuf);
-
-    impl TempStore {
-        fn new(name: &str) -> TempStore {
-            let path = std::env::temp_dir().join(format!(
-                "iot-examples-shadows-{name}-{}.redb",
-                std::process::id()
-            ));
-            let _ = std::fs::remove_file(&path);
-            TempStore(path)
-        }
-    }
-
-    impl Drop for TempStore {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_file(&self.0);
-        }
-    }
+    use super::temp_store::TempStore;
 
     #[test]
     fn shadows_updated_in_place_survive_a_reopen() {
-        let file = TempStore::new("reopen");
+        let file = TempStore::new("shadows-reopen");
         let lamp = ShadowKey::classic("lamp");
         let color = ShadowKey::named("lamp", "color");
         let (lamp_before, color_before) = {

@@ -70,29 +70,11 @@ impl DurableSpool {
 mod tests {
     use super::*;
 
-    /// A store file in the system temp dir, removed when dropped.
-    struct TempStore(std::path::PathBuf);
-
-    impl TempStore {
-        fn new(name: &str) -> Self {
-            let path = std::env::temp_dir().join(format!(
-                "iot-store-spool-{}-{name}.redb",
-                std::process::id()
-            ));
-            let _ = std::fs::remove_file(&path);
-            TempStore(path)
-        }
-    }
-
-    impl Drop for TempStore {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_file(&self.0);
-        }
-    }
+    use crate::store::temp_store::TempStore;
 
     #[test]
     fn spool_records_survive_a_reopen_in_order() {
-        let file = TempStore::new("records");
+        let file = TempStore::new("spool-records");
         {
             let store = Store::open(&file.0).expect("open").shared();
             let spool = DurableSpool::open(store.clone()).expect("spool");
@@ -125,7 +107,7 @@ mod tests {
 
     #[test]
     fn uncommitted_spool_changes_are_not_read_back() {
-        let file = TempStore::new("uncommitted");
+        let file = TempStore::new("spool-uncommitted");
         {
             let store = Store::open(&file.0).expect("open").shared();
             let spool = DurableSpool::open(store.clone()).expect("spool");

@@ -49,23 +49,7 @@ mod tests {
     use super::*;
     use crate::store::Store;
 
-    /// A store file in the system temp dir, removed when dropped.
-    struct TempStore(std::path::PathBuf);
-
-    impl TempStore {
-        fn new(name: &str) -> Self {
-            let path = std::env::temp_dir()
-                .join(format!("iot-edge-spool-{}-{name}.redb", std::process::id()));
-            let _ = std::fs::remove_file(&path);
-            TempStore(path)
-        }
-    }
-
-    impl Drop for TempStore {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_file(&self.0);
-        }
-    }
+    use crate::store::temp_store::TempStore;
 
     fn open(file: &TempStore) -> (crate::store::SharedStore, Spool<DurableSpool>) {
         let store = Store::open(&file.0).expect("open store").shared();
@@ -82,7 +66,7 @@ mod tests {
 
     #[test]
     fn the_spool_survives_a_restart_of_the_store() {
-        let file = TempStore::new("restart");
+        let file = TempStore::new("edge-spool-restart");
         let before;
         {
             let (store, mut spool) = open(&file);
@@ -147,7 +131,7 @@ mod tests {
 
     #[test]
     fn an_uncommitted_turn_is_not_spooled() {
-        let file = TempStore::new("uncommitted");
+        let file = TempStore::new("edge-spool-uncommitted");
         {
             let (store, mut spool) = open(&file);
             spool
