@@ -1,8 +1,13 @@
 //! Raises this process's open-file limit (`RLIMIT_NOFILE`) from its soft value to its hard one, so
 //! thousands of idle connections fit.
 
-/// The soft limit after raising it as far as the hard limit allows, or the error text.
-pub fn raise_nofile_to_hard() -> Result<u64, String> {
+/// The kernel refused to raise the soft open-file limit.
+#[derive(Debug, thiserror::Error)]
+#[error("setrlimit(RLIMIT_NOFILE) refused: {0}")]
+pub struct FdLimitError(#[source] rustix::io::Errno);
+
+/// The soft limit after raising it as far as the hard limit allows.
+pub fn raise_nofile_to_hard() -> Result<u64, FdLimitError> {
     use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
     let current = getrlimit(Resource::Nofile);
     let raised = Rlimit {
@@ -10,7 +15,7 @@ pub fn raise_nofile_to_hard() -> Result<u64, String> {
         maximum: current.maximum,
     };
     if raised.current != current.current {
-        setrlimit(Resource::Nofile, raised).map_err(|e| e.to_string())?;
+        setrlimit(Resource::Nofile, raised).map_err(FdLimitError)?;
     }
     Ok(getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX))
 }

@@ -40,8 +40,10 @@ pub struct GroupCommit {
 impl GroupCommit {
     /// Starts the commit thread over `committer`.
     pub fn start(committer: Committer) -> Result<GroupCommit, StoreError> {
-        let (batches, batches_rx) = crossbeam_channel::unbounded::<(u64, Batch)>();
-        let (done_tx, done) = crossbeam_channel::unbounded();
+        // Bounded by the engine's own limit: it submits one batch per held turn and holds at most
+        // MAX_HELD_TURNS, and each report answers at least one batch; so a send never waits.
+        let (batches, batches_rx) = crossbeam_channel::bounded::<(u64, Batch)>(MAX_HELD_TURNS + 1);
+        let (done_tx, done) = crossbeam_channel::bounded(MAX_HELD_TURNS + 1);
         let thread = std::thread::Builder::new()
             .name("store-commit".into())
             .spawn(move || commit_loop(&committer, &batches_rx, &done_tx))
